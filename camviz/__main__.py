@@ -1,0 +1,5 @@
+"""`python -m camviz` is the `camviz` command."""
+
+from camviz.cli import entry
+
+entry()

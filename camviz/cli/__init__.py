@@ -1,0 +1,53 @@
+"""The `camviz` command line: thin commands over library calls, one error handler."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from camviz.errors import CamvizError
+
+# One module per command group; each defines register(subparsers).
+COMMAND_MODULES = [
+    "models",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from camviz import __version__
+    parser = argparse.ArgumentParser(
+        prog="camviz",
+        description="Train classic CNNs and see where they look (CAM, Grad-CAM, Grad-CAM++).",
+        epilog="Set CAMVIZ_DEBUG=1 to see full tracebacks. `camviz COMMAND --help` explains each command.")
+    parser.add_argument("--version", action="version", version=f"camviz {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"camviz.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and return 1."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except CamvizError as err:
+        if os.environ.get("CAMVIZ_DEBUG"):
+            raise
+        print(f"camviz: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("camviz: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

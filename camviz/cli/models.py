@@ -1,0 +1,77 @@
+"""`camviz models`, `camviz layers`, `camviz info`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from camviz.cli.common import add_model_args, load_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list every model name --model accepts and where it comes from",
+                       description="List checkpoints (shipped and user), torchvision ImageNet models "
+                                   "(weights cached or not) and zoo architectures (untrained). A name "
+                                   "resolves in that order: checkpoint, ImageNet model, architecture.")
+    p.add_argument("--checkpoints-dir", metavar="DIR", help="where named checkpoints live")
+    p.set_defaults(func=run_models)
+
+    p = sub.add_parser("layers", help="named layers of a model with output shapes",
+                       description="List the named layers of a model with their output shapes for the "
+                                   "model's input size; the default CAM layer is marked with *. Needs "
+                                   "no weights for ImageNet models.")
+    add_model_args(p)
+    p.add_argument("--all", action="store_true", help="also list layers without parameters or 4-D output")
+    p.set_defaults(func=run_layers)
+
+    p = sub.add_parser("info", help="parameters, FLOPs, input size, classes and metrics of a model",
+                       description="Parameters, forward FLOPs per image (torch.utils.flop_counter), "
+                                   "input size, classes and stored metrics. Needs no weights for "
+                                   "ImageNet models.")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_info)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from camviz.hub import list_models
+    rows = list_models(args.checkpoints_dir)
+    width = max(len(r.name) for r in rows)
+    swidth = max(len(r.source) for r in rows)
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.source:<{swidth}}  {r.detail}")
+    return 0
+
+
+def run_layers(args: argparse.Namespace) -> int:
+    from camviz.summary import layer_table
+    loaded = load_from_args(args, pretrained=False)
+    print(f"# {loaded.name}: input {loaded.in_channels}x{loaded.input_size}x{loaded.input_size}; "
+          f"* = default CAM layer ({loaded.cam_layer})")
+    for row in layer_table(loaded):
+        spatial = row.shape is not None and len(row.shape) == 3
+        if not (args.all or spatial or row.is_default):
+            continue
+        shape = "x".join(map(str, row.shape)) if row.shape else "-"
+        print(f"{'*' if row.is_default else ' '} {row.name:<40} {row.kind:<22} {shape}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from camviz.summary import model_info
+    info = model_info(load_from_args(args, pretrained=False))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    for key in ("name", "source", "arch", "checkpoint", "dataset"):
+        print(f"{key:<12} {info[key]}")
+    print(f"{'params':<12} {info['params']:,}")
+    print(f"{'flops':<12} {info['flops'] / 1e9:.4f} GFLOPs per image")
+    print(f"{'input':<12} {'x'.join(map(str, info['input']))}")
+    names = info["classes"]
+    print(f"{'classes':<12} {len(names)}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+    print(f"{'cam layer':<12} {info['cam_layer']}")
+    if info["metrics"]:
+        print(f"{'metrics':<12} " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                             for k, v in info["metrics"].items()))
+    return 0

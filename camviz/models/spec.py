@@ -1,0 +1,80 @@
+"""Model specs: what camviz needs to know about an architecture beside its builder.
+
+Every zoo builder has the signature ``build(num_classes, in_channels, input_size, **options)``
+and returns an ``nn.Module`` whose submodule names are stable (``layer4``, ``features.conv5``).
+The spec records the default CAM layer and classifier layer by those names, so no other
+module hard-codes them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from camviz.errors import ConfigError, did_you_mean
+from camviz.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture of the zoo and its metadata."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    cam_layer: str            # default target layer for CAM methods
+    classifier: str           # the final linear layer (CAM reads its weights)
+    input_size: int = 28      # default input size (square)
+    in_channels: int = 1      # default channels
+    min_input_size: int = 28  # smallest square input the architecture supports
+    description: str = ""
+
+    def options(self) -> dict[str, object]:
+        """Constructor options beyond (num_classes, in_channels, input_size), with defaults."""
+        params = inspect.signature(self.build).parameters
+        return {
+            k: p.default for k, p in params.items()
+            if k not in ("num_classes", "in_channels", "input_size")
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+
+
+MODELS: Registry[ModelSpec] = Registry("model", hint="run `camviz models` to list them")
+
+
+def register_model(name: str, *, cam_layer: str, classifier: str, input_size: int = 28,
+                   in_channels: int = 1, min_input_size: int = 28, description: str = ""):
+    """Decorator: register a builder in :data:`MODELS` with its spec."""
+    def deco(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        MODELS.register(name, ModelSpec(
+            name=name, build=build, cam_layer=cam_layer, classifier=classifier,
+            input_size=input_size, in_channels=in_channels, min_input_size=min_input_size,
+            description=description or (build.__doc__ or "").strip().splitlines()[0]))
+        return build
+    return deco
+
+
+def build_model(name: str, num_classes: int = 10, in_channels: int | None = None,
+                input_size: int | None = None, **options) -> nn.Module:
+    """Build a zoo architecture by name; unknown options and too-small inputs are errors."""
+    spec = MODELS.get(name)
+    in_channels = spec.in_channels if in_channels is None else int(in_channels)
+    input_size = spec.input_size if input_size is None else int(input_size)
+    valid = spec.options()
+    for key in options:
+        if key not in valid:
+            raise ConfigError(
+                f"model '{name}' has no option '{key}'{did_you_mean(key, valid)} "
+                f"(valid: {', '.join(valid) or 'none'})")
+    if num_classes < 1:
+        raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+    if in_channels < 1:
+        raise ConfigError(f"in_channels must be >= 1, got {in_channels}")
+    if input_size < spec.min_input_size:
+        raise ConfigError(
+            f"model '{name}' needs inputs of at least {spec.min_input_size}x{spec.min_input_size}, "
+            f"got {input_size}; pass --input-size {spec.min_input_size} or larger")
+    return spec.build(num_classes=num_classes, in_channels=in_channels,
+                      input_size=input_size, **options)
