@@ -118,14 +118,19 @@ def _download(url: str, dest: Path) -> None:
     torch.hub.download_url_to_file(url, str(dest), progress=True)
 
 
-def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.device = "cpu") -> LoadedModel:
-    """A torchvision ImageNet model; weights from the cache, downloaded if missing."""
+def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.device = "cpu",
+                  download: bool = True) -> LoadedModel:
+    """A torchvision ImageNet model; weights from the cache, downloaded if missing and allowed."""
     import torchvision
     spec = IMAGENET.get(name)
     weights = _weights_enum(name)
     model = torchvision.models.get_model(name, weights=None, **spec.build_kwargs)
     path = imagenet_cache_path(name)
     if pretrained:
+        if not path.exists() and not download:
+            raise ModelUnavailableError(
+                f"ImageNet weights for '{name}' are not cached at {path}; run `camviz explain "
+                f"--model {name}` once with internet, or place {os.path.basename(weights.url)} there")
         if not path.exists():
             try:
                 _download(weights.url, path)

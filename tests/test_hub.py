@@ -93,3 +93,14 @@ def test_list_models_shows_every_source(tmp_path, torch_home):
     for name in MODELS.names():
         assert (name, "architecture only, untrained") in rows
     assert {n for n, _ in rows} >= set(IMAGENET.names())
+
+
+def test_download_can_be_forbidden(torch_home, monkeypatch):
+    from camviz.hub import load_imagenet
+
+    def must_not_run(url, dest):
+        raise AssertionError("download attempted")
+
+    monkeypatch.setattr("camviz.hub._download", must_not_run)
+    with pytest.raises(ModelUnavailableError, match="not cached at"):
+        load_imagenet("resnet18", download=False)

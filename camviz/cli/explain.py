@@ -1,0 +1,85 @@
+"""`camviz explain`: class activation maps for image files, written as PNG/NPY/JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+from camviz.cli.common import add_device_arg, add_model_args, load_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from camviz.cam import METHODS
+    from camviz.explain import DEFAULT_METHODS
+    from camviz.images import DEFAULT_MAX_PIXELS
+    from camviz.viz import COLORMAPS
+    p = sub.add_parser(
+        "explain", help="where does the model look? CAM overlays for images",
+        description="Classify images and explain the chosen class(es) with CAM methods. Prints "
+                    "the top predictions per image and writes OUT/<image>/: an overlay PNG per "
+                    "layer x method, grid.png, the maps as .npy (normalised, and .raw.npy at layer "
+                    "resolution) and manifest.json. Images are resized to the model's square "
+                    "input without cropping, so the map covers the whole picture. Nothing is "
+                    "written if any image fails. In the table, * marks the explained class(es).",
+        epilog=f"Images above {DEFAULT_MAX_PIXELS / 1e6:g} megapixels are refused "
+               "(decompression-bomb guard); set CAMVIZ_MAX_PIXELS to change the limit.")
+    p.add_argument("images", nargs="+", metavar="IMG",
+                   help="image files or folders (a folder contributes its .png/.jpg/... files)")
+    add_model_args(p)
+    p.add_argument("--layer", action="append", metavar="L",
+                   help="layer to explain, repeatable (default: the model's CAM layer; "
+                        "`camviz layers` lists them)")
+    p.add_argument("--method", action="append", metavar="M",
+                   help=f"CAM method, repeatable: {', '.join(METHODS.names())} (default: "
+                        f"{', '.join(DEFAULT_METHODS)}; cam is skipped where the model has no "
+                        "GAP->linear head)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="target", action="append", metavar="C",
+                       help="class to explain, by name or index, repeatable "
+                            "(default: the predicted class)")
+    which.add_argument("--topk", type=int, default=1, metavar="K",
+                       help="explain the K most probable classes of each image (default: 1)")
+    p.add_argument("--alpha", type=float, default=0.5, metavar="A",
+                   help="heat-map opacity over the image, 0..1 (default: 0.5)")
+    p.add_argument("--colormap", default="jet", metavar="NAME",
+                   help=f"OpenCV colour map: {', '.join(COLORMAPS.names())} (default: jet)")
+    p.add_argument("--out", default="out/explain", metavar="DIR",
+                   help="output folder, one subfolder per image (default: out/explain)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N",
+                   help="images per forward pass (default: 16)")
+    add_device_arg(p)
+    p.set_defaults(func=run_explain)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from camviz.explain import iter_explanations, write_outputs
+    from camviz.images import list_images
+    from camviz.viz import COLORMAPS, check_alpha
+    check_alpha(args.alpha)
+    COLORMAPS.get(args.colormap)
+    paths = list_images(args.images)
+    loaded = load_from_args(args)
+    results = iter_explanations(loaded, paths, layers=args.layer, methods=args.method,
+                                target=args.target, topk=args.topk, predictions=max(5, args.topk),
+                                batch_size=args.batch_size)
+    bar = tqdm(total=len(paths), unit="image", disable=len(paths) < 8, leave=False)
+
+    def shown(items):
+        for r in items:
+            bar.update()
+            lines = [f"{r.source}  ({loaded.name})"] + [
+                f"  {'*' if c in r.targets else ' '} {rank}. {name:<30} {prob:.4f}"
+                for rank, (c, (name, prob)) in enumerate(zip(r.top_indices, r.predictions), 1)]
+            lines += [f"  * -. {name:<30} {r.probs[c]:.4f}"
+                      for c, name in zip(r.targets, r.target_names) if c not in r.top_indices]
+            bar.write("\n".join(lines))
+            yield r
+
+    try:
+        files = write_outputs(shown(results), args.out, loaded=loaded, alpha=args.alpha,
+                              colormap=args.colormap)
+    finally:
+        bar.close()
+    print(f"wrote {len(files)} files for {len(paths)} image(s) to {args.out} (* = explained class)")
+    return 0

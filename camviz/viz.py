@@ -1,0 +1,176 @@
+"""Heat-map overlays, comparison grids and PNG files (the drawing edge of camviz).
+
+Colour maps are OpenCV's (``cv2.applyColorMap``), whose output is **BGR**; everything here
+takes and returns RGB ``uint8`` arrays, so the flip happens in one place
+(:func:`apply_colormap`). Grids are drawn with matplotlib's object API (no pyplot global
+state, safe in the app's worker threads) using the same OpenCV look-up table for the
+colour bar, so the bar matches the overlays exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from camviz.errors import ConfigError
+from camviz.registry import Registry
+
+#: Colour map name (``cv2.COLORMAP_JET`` → ``"jet"``) → OpenCV colormap id.
+_CV2_MAPS = {a[len("COLORMAP_"):].lower(): int(getattr(cv2, a))
+             for a in sorted(dir(cv2)) if a.startswith("COLORMAP_")}
+COLORMAPS: Registry[int] = Registry("colormap", hint="valid: " + ", ".join(_CV2_MAPS))
+for _name, _code in _CV2_MAPS.items():
+    COLORMAPS.register(_name, _code)
+
+
+def check_alpha(alpha: float) -> float:
+    """Validate an overlay opacity in [0, 1]."""
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"alpha {alpha:g} is outside 0..1; pass --alpha between 0 (image only) "
+                          "and 1 (heat map only), e.g. 0.5")
+    return alpha
+
+
+def colormap_lut(colormap: str = "jet") -> np.ndarray:
+    """The colour map as a (256, 3) uint8 RGB look-up table."""
+    code = COLORMAPS.get(colormap)
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    return cv2.applyColorMap(ramp, code).reshape(256, 3)[:, ::-1].copy()
+
+
+def apply_colormap(map01: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """A 2-D map in [0, 1] → uint8 HxWx3 **RGB** heat map (OpenCV's BGR flipped here)."""
+    m = _check_map(map01)
+    code = COLORMAPS.get(colormap)
+    u8 = np.rint(np.clip(m, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return cv2.applyColorMap(u8, code)[..., ::-1].copy()
+
+
+def _check_map(map01: np.ndarray) -> np.ndarray:
+    m = np.asarray(map01, dtype=np.float32)
+    if m.ndim != 2:
+        raise ValueError(f"a map must be 2-D (H, W), got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("map contains NaN or inf")
+    return m
+
+
+def resize_map(map01: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a 2-D float map to (height, width)."""
+    m = _check_map(map01)
+    if m.shape == (height, width):
+        return m
+    return cv2.resize(m, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
+
+
+def overlay(rgb: np.ndarray, map01: np.ndarray, alpha: float = 0.5,
+            colormap: str = "jet") -> np.ndarray:
+    """Blend a [0, 1] map over an RGB uint8 image: ``(1-alpha)*image + alpha*heat``.
+
+    The map is resized (bilinear) to the image, so a square model-input map lies over the
+    picture at its own aspect ratio.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"overlay needs a uint8 HxWx3 RGB image, got {rgb.dtype} {rgb.shape}")
+    alpha = check_alpha(alpha)
+    heat = apply_colormap(resize_map(map01, rgb.shape[0], rgb.shape[1]), colormap)
+    out = (1.0 - alpha) * rgb.astype(np.float32) + alpha * heat.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[str] = (),
+         col_labels: Sequence[str] = (), cell_titles: Sequence[Sequence[str]] | None = None,
+         colormap: str = "jet", title: str = "", colorbar: bool = True,
+         cell_inches: float = 2.4, dpi: int = 100) -> np.ndarray:
+    """Lay out RGB images in rows × columns with labels and a colour bar → uint8 RGB.
+
+    ``cells[r][c]`` is an HxWx3 uint8 image or ``None`` (left blank). ``row_labels`` go
+    left of each row (e.g. "resnet50 · layer4"), ``col_labels`` above each column (e.g.
+    method names), ``cell_titles`` above single cells. The colour bar shows ``colormap``
+    from 0 (low) to 1 (high).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.figure import Figure
+
+    nrows = len(cells)
+    ncols = max((len(r) for r in cells), default=0)
+    if nrows == 0 or ncols == 0:
+        raise ValueError("grid needs at least one cell")
+    if row_labels and len(row_labels) != nrows:
+        raise ValueError(f"{len(row_labels)} row labels for {nrows} rows")
+    if col_labels and len(col_labels) != ncols:
+        raise ValueError(f"{len(col_labels)} column labels for {ncols} columns")
+    lut = colormap_lut(colormap)
+
+    present = [np.asarray(c) for row in cells for c in row if c is not None]
+    aspect = present[0].shape[0] / max(1, present[0].shape[1]) if present else 1.0
+    lines = 1 + (1 if cell_titles is not None else 0)
+    width = ncols * cell_inches + (0.9 if colorbar else 0.0) + (0.4 if row_labels else 0.0)
+    height = nrows * (cell_inches * aspect + 0.18 * lines) + (0.35 if title else 0.05)
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for r in range(nrows):
+        for c in range(ncols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            img = cells[r][c] if c < len(cells[r]) else None
+            if img is None:
+                ax.set_axis_off()
+            else:
+                img = np.asarray(img)
+                if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                    raise ValueError(f"grid cell ({r}, {c}) must be uint8 HxWx3, got "
+                                     f"{img.dtype} {img.shape}")
+                ax.imshow(img, interpolation="antialiased")
+            label = []
+            if r == 0 and col_labels:
+                label.append(col_labels[c])
+            if cell_titles is not None and c < len(cell_titles[r]) and cell_titles[r][c]:
+                label.append(cell_titles[r][c])
+            if label:
+                ax.set_title("\n".join(label), fontsize=9)
+            if c == 0 and row_labels:
+                ax.set_ylabel(row_labels[r], fontsize=9)
+                if img is None:
+                    ax.set_axis_on()
+                    for s in ax.spines.values():
+                        s.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    if colorbar:
+        sm = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=ListedColormap(lut / 255.0, name=colormap))
+        bar = fig.colorbar(sm, ax=axes.ravel().tolist(), fraction=0.04, pad=0.02, shrink=0.9)
+        bar.set_ticks([0.0, 0.5, 1.0])
+        bar.ax.tick_params(labelsize=8)
+        bar.set_label(f"{colormap}: low → high", fontsize=8)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return rgba[..., :3].copy()
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An RGB uint8 image as PNG bytes."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"PNG needs a uint8 HxWx3 RGB image, got {rgb.dtype} {rgb.shape}")
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 image as PNG atomically (temp file + rename)."""
+    from camviz.checkpoint import atomic_write
+    data = encode_png(rgb)  # encode first: a bad array never creates a file
+    return atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
