@@ -1,0 +1,41 @@
+"""`camviz app`: serve the Gradio app (Explain and Compare tabs) on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from camviz.cli.common import add_device_arg
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "app", help="start the web app: upload an image, pick a model and a layer, see overlays",
+        description="Serve the camviz Gradio app until Ctrl-C. It offers the checkpoints in the "
+                    "checkpoints folder and the ImageNet models whose weights are already cached; "
+                    "without --share it makes no outbound connection, and it never opens a path "
+                    "typed in the page. "
+                    "Uploads are capped at 20 MB and decoded with the same guards as "
+                    "`camviz explain`.")
+    p.add_argument("--host", metavar="ADDR",
+                   help="interface to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1, "
+                        "this machine only; 0.0.0.0 opens it to your network)")
+    p.add_argument("--port", type=int, metavar="N",
+                   help="port (default: $GRADIO_SERVER_PORT, else 7860 or the next free one)")
+    p.add_argument("--checkpoints-dir", metavar="DIR",
+                   help="the only folder whose checkpoints the app offers (default: "
+                        "$CAMVIZ_CHECKPOINTS, else ./checkpoints)")
+    p.add_argument("--share", action="store_true",
+                   help="also create a public *.gradio.live link through Gradio's servers "
+                        "(needs internet; off by default)")
+    add_device_arg(p)
+    p.set_defaults(func=run_app)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    import logging
+
+    from camviz.app import build_app, launch
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
+    demo = build_app(args.checkpoints_dir, device=args.device)
+    launch(demo, host=args.host, port=args.port, share=args.share)
+    return 0

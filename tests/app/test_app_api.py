@@ -1,0 +1,233 @@
+"""The app through its API (gradio_client), as a script or the browser would call it."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from camviz.app import PREDICTED
+from camviz.cam import METHODS
+from camviz.checkpoint import load_checkpoint
+from camviz.data.mnist import FASHION_CLASSES
+from camviz.explain import explain_images
+from camviz.images import load_image
+from camviz.summary import layer_table
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+CAT = SAMPLES / "cat.jpg"
+COFFEE = SAMPLES / "coffee.jpg"
+DEFAULT = ["cam", "gradcam", "gradcampp"]
+
+
+def explain(client, image, model="resnet14-tiny", layer="", methods=DEFAULT, target=PREDICTED,
+            alpha=0.5, colormap="jet"):
+    return client.predict(handle_file(str(image)), model, layer, list(methods), target, alpha,
+                          colormap, api_name="/explain")
+
+
+def raw_maps(result) -> dict[str, np.ndarray]:
+    return {Path(p).name: np.load(p) for p in result[3]}
+
+
+def reference(server, name, image, layer=None, methods=None, target=None):
+    loaded = load_checkpoint(server.dirs.checkpoints / f"{name}.safetensors")
+    return explain_images(loaded, [load_image(image)], layers=layer, methods=methods,
+                          target=target, predictions=5)[0]
+
+
+def test_explain_gives_predictions_overlays_and_maps(server, client):
+    gallery, label, status, maps, pngs = explain(client, CAT)
+    ref = reference(server, "resnet14-tiny", CAT)
+    # top-5 as the library computes them, best first
+    assert [c["label"] for c in label["confidences"]] == [n for n, _ in ref.predictions]
+    assert [c["confidence"] for c in label["confidences"]] == pytest.approx(
+        [p for _, p in ref.predictions], abs=1e-5)
+    assert label["label"] == ref.predictions[0][0]
+    # one overlay per method (resnet14 has a GAP -> linear head, so CAM runs too)
+    assert [g["caption"].split(" · ")[0] for g in gallery] == [METHODS.get(m).title for m in DEFAULT]
+    assert all(f" · layer4 · {ref.predictions[0][0]} " in g["caption"] for g in gallery)
+    assert [Path(p).name for p in pngs] == [f"cat_layer4_{m}.png" for m in DEFAULT]
+    for item in gallery:
+        with Image.open(item["image"]) as im:
+            assert im.format == "PNG" and im.mode == "RGB" and max(im.size) == 320
+            over = np.asarray(im).astype(int)
+        plain = ref.rgb.astype(int)
+        assert over.shape == plain.shape and np.abs(over - plain).mean() > 5  # a heat map is on it
+    # the raw maps are the library's, at layer resolution
+    got = raw_maps((gallery, label, status, maps, pngs))
+    assert sorted(got) == sorted(f"cat_layer4_{m}.raw.npy" for m in DEFAULT)
+    for m in DEFAULT:
+        assert got[f"cat_layer4_{m}.raw.npy"].shape == ref.raw[("layer4", m)][0].shape
+        np.testing.assert_allclose(got[f"cat_layer4_{m}.raw.npy"], ref.raw[("layer4", m)][0],
+                                   rtol=1e-5, atol=1e-6)
+    assert f"**{ref.predictions[0][0]}**" in status and "resnet14-tiny" in status
+
+
+def test_cam_is_dropped_with_a_notice_where_it_cannot_apply(client):
+    gallery, _, status, maps, _ = explain(client, CAT, model="lenet5-tiny")
+    assert [g["caption"].split(" · ")[0] for g in gallery] == ["Grad-CAM", "Grad-CAM++"]
+    assert "CAM was skipped" in status and len(maps) == 2
+
+
+def test_cam_asked_alone_where_it_cannot_apply_is_an_error(client):
+    with pytest.raises(AppError, match="cam|CAM|linear"):
+        explain(client, CAT, model="lenet5-tiny", methods=["cam"])
+
+
+def test_layer_dropdown_follows_the_model(server, client):
+    for name, default in (("lenet5-tiny", "features"), ("resnet14-tiny", "layer4")):
+        layers, classes, info = client.predict(name, api_name="/choose_model")
+        loaded = load_checkpoint(server.dirs.checkpoints / f"{name}.safetensors")
+        spatial = [r.name for r in layer_table(loaded) if r.shape and len(r.shape) == 3
+                   and r.shape[1] * r.shape[2] > 1]
+        assert [v for _, v in layers["choices"]] == spatial
+        assert layers["value"] == default
+        assert [v for _, v in classes["choices"]] == [PREDICTED] + list(FASHION_CLASSES)
+        assert classes["value"] == PREDICTED
+        assert name in info and "fashion-mnist" in info
+    lenet, _, _ = client.predict("lenet5-tiny", api_name="/choose_model")
+    assert "layer3" not in [v for _, v in lenet["choices"]]
+
+
+def test_non_default_layer_and_class(server, client):
+    gallery, label, status, maps, _ = explain(client, CAT, layer="layer3", methods=["gradcam"],
+                                              target="Trouser")
+    ref = reference(server, "resnet14-tiny", CAT, layer="layer3", methods=["gradcam"],
+                    target="Trouser")
+    assert "**Trouser**" in status and "`layer3`" in status
+    assert gallery[0]["caption"].startswith("Grad-CAM · layer3 · Trouser ")
+    raw = np.load(maps[0])
+    assert raw.shape == (7, 7)  # layer3 of a 28x28 ResNet
+    np.testing.assert_allclose(raw, ref.raw[("layer3", "gradcam")][0], rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_layer_and_class_are_refused(client):
+    with pytest.raises(AppError, match="unknown layer 'layer9'; did you mean"):
+        explain(client, CAT, layer="layer9")
+    with pytest.raises(AppError, match="unknown class 'Trousers'; did you mean 'Trouser'"):
+        explain(client, CAT, target="Trousers")
+
+
+def test_eight_concurrent_requests_equal_sequential(server, client):
+    fn = next(f for f in server.demo.fns.values() if f.api_name == "explain")
+    assert fn.concurrency_limit == 4
+    jobs = [(img, model, layer) for img in (CAT, COFFEE)
+            for model, layer in (("resnet14-tiny", ""), ("resnet14-tiny", "layer2"),
+                                 ("lenet5-tiny", ""), ("lenet5-tiny", "features.conv2"))]
+    sequential = [raw_maps(explain(client, *job)) for job in jobs]
+    futures = [client.submit(handle_file(str(img)), model, layer, DEFAULT, PREDICTED, 0.5, "jet",
+                             api_name="/explain") for img, model, layer in jobs]
+    concurrent = [raw_maps(f.result(timeout=120)) for f in futures]
+    for job, seq, con in zip(jobs, sequential, concurrent):
+        assert sorted(seq) == sorted(con), job
+        for key in seq:
+            np.testing.assert_allclose(con[key], seq[key], rtol=1e-6, atol=1e-7, err_msg=str(job))
+    # the jobs differ, so mixed-up hooks between threads would show
+    assert not np.allclose(sequential[0]["cat_layer4_gradcam.raw.npy"],
+                           sequential[4]["coffee_layer4_gradcam.raw.npy"])
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "'notes.png' is not an image file camviz can read"),
+    ("truncated", "'broken.jpg' is truncated or corrupt"),
+    ("empty", "'empty.png' is empty (0 bytes)"),
+    ("bomb", "'bomb.png' is 8000x8000 = 64.0 megapixels, above the 50 MP limit"),
+])
+def test_bad_uploads_get_their_message(client, tmp_path, kind, message):
+    if kind == "text":
+        bad = tmp_path / "notes.png"
+        bad.write_text("these are notes, not pixels\n")
+    elif kind == "truncated":
+        bad = tmp_path / "broken.jpg"
+        bad.write_bytes(CAT.read_bytes()[: CAT.stat().st_size // 3])
+    elif kind == "empty":
+        bad = tmp_path / "empty.png"
+        bad.write_bytes(b"")
+    else:
+        bad = _png_header_only(tmp_path / "bomb.png", 8000, 8000)
+    with pytest.raises(AppError) as err:
+        explain(client, bad)
+    assert message in str(err.value)
+    assert "Traceback" not in str(err.value)
+
+
+def test_oversized_upload_is_refused(server, client, tmp_path):
+    import httpx
+    big = tmp_path / "big.png"
+    with open(big, "wb") as f:
+        f.truncate(21 * 1024 * 1024)  # above MAX_FILE_SIZE (20 MB)
+    with pytest.raises(ValueError, match="exceeds the maximum file size of 20971520 bytes"):
+        explain(client, big)  # gradio_client reads the limit from the app and stops
+    with open(big, "rb") as f:  # and the server refuses it from clients that do not
+        response = httpx.post(f"{server.url}gradio_api/upload", files={"files": ("big.png", f)})
+    assert response.status_code == 413
+
+
+def test_image_urls_are_not_fetched(client):
+    with pytest.raises(AppError, match="does not fetch images from URLs"):
+        explain(client, "http://127.0.0.1:9/cat.png")
+
+
+def test_uncached_imagenet_model_is_listed_as_such_and_refused_with_the_fix(server, client):
+    model = next(b for b in server.demo.blocks.values() if getattr(b, "elem_id", None) == "explain-model")
+    labels = dict((v, lab) for lab, v in model.choices)
+    assert labels["resnet50"] == "resnet50 (weights not cached)"
+    assert labels["resnet14-tiny"] == "resnet14-tiny"
+    assert "vgg11" not in labels and "lenet5" not in labels  # no untrained zoo architectures
+    for call in (lambda: explain(client, CAT, model="resnet50"),
+                 lambda: client.predict("resnet50", api_name="/choose_model")):
+        with pytest.raises(AppError, match="ImageNet weights for 'resnet50' are not cached at .*"
+                                           "resnet50-.*never downloads; copy"):
+            call()
+    assert not (server.dirs.torch_home / "hub" / "checkpoints").exists()  # nothing downloaded
+
+
+def test_a_model_given_as_a_path_is_refused(server, client):
+    path = str(server.dirs.checkpoints / "resnet14-tiny.safetensors")
+    with pytest.raises(AppError, match="not in the list of choices"):  # Gradio's own check
+        explain(client, CAT, model=path)
+    # and the server's, which does not rely on the dropdown
+    run = next(f for f in server.demo.fns.values() if f.api_name == "explain").fn
+    with pytest.raises(gr.Error, match=r"unknown model '.*resnet14-tiny.safetensors' \(valid: "
+                                       r"lenet5-tiny, resnet14-tiny, .*\); choose one from the Model list"):
+        run(str(CAT), path, "", DEFAULT, PREDICTED, 0.5, "jet")
+
+
+def test_compare_models_and_layers(client):
+    gallery, grid, table = client.predict(handle_file(str(CAT)), ["lenet5-tiny", "resnet14-tiny"],
+                                          [], ["gradcam"], 0.5, "jet", api_name="/compare")
+    caps = [g["caption"] for g in gallery]
+    assert [c.split(" · ")[:3] for c in caps] == [["lenet5-tiny", "features", "Grad-CAM"],
+                                                  ["resnet14-tiny", "layer4", "Grad-CAM"]]
+    assert [row[0] for row in table["data"]] == ["lenet5-tiny", "resnet14-tiny"]
+    for cap, row in zip(caps, table["data"]):
+        assert cap.split(" · ")[3] == row[1]  # caption's "top class p" = the table's top 1
+    with Image.open(grid) as im:
+        assert im.format == "PNG" and im.width > im.height
+    layers, _, _ = client.predict(["resnet14-tiny"], api_name="/choose_models"), None, None
+    assert "layer3" in [v for _, v in layers["choices"]]
+    gallery, _, table = client.predict(handle_file(str(CAT)), ["resnet14-tiny"], ["layer3", "layer4"],
+                                       ["gradcam", "gradcampp"], 0.5, "jet", api_name="/compare")
+    assert [g["caption"].split(" · ")[1:3] for g in gallery] == [
+        ["layer3", "Grad-CAM"], ["layer3", "Grad-CAM++"], ["layer4", "Grad-CAM"], ["layer4", "Grad-CAM++"]]
+    with pytest.raises(AppError, match="unknown layer 'layer3'"):  # lenet5 has no layer3
+        client.predict(handle_file(str(CAT)), ["lenet5-tiny", "resnet14-tiny"], ["layer3"],
+                       ["gradcam"], 0.5, "jet", api_name="/compare")
