@@ -1,0 +1,89 @@
+"""`camviz train`: train a zoo model on a data set and register its best checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from camviz.train.config import PRECISIONS, TrainConfig
+
+_D = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+S = argparse.SUPPRESS   # unset flags stay out of the namespace, so YAML values survive
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from camviz.data import dataset_names
+    from camviz.train.optim import OPTIMIZERS, SCHEDULERS
+    p = sub.add_parser(
+        "train", help="train a model on a data set (run dir, metrics, plots, checkpoints)",
+        description="Train a zoo architecture. Writes runs/<name>-<time>/ (config.yaml, metrics.csv/json, "
+                    "loss.png, accuracy.png, best/last.safetensors, confusion matrix, predictions.csv) "
+                    "and registers the best checkpoint as checkpoints/<name>.safetensors. Values come "
+                    "from --config YAML (keys as below with underscores), then flags. Seeded runs "
+                    "repeat exactly; runs under `torchrun --nproc_per_node N` use DDP.")
+    a = p.add_argument
+    a("--config", metavar="FILE", help="YAML file of config keys (flags given here override it)")
+    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last finished epoch "
+      "(only --epochs, --device, --workers, --checkpoints-dir, --no-register may change)")
+    a("--model", default=S, metavar="ARCH", help=f"zoo architecture, see `camviz models` (default: {_D['model']})")
+    a("--dataset", default=S, metavar="NAME",
+      help=f"{', '.join(dataset_names())} (default: {_D['dataset']})")
+    a("--opt", dest="model_options", action="append", default=S, metavar="KEY=VALUE",
+      help="model option, repeatable, e.g. --opt activation=relu --opt width=0.5 (see `camviz info`)")
+    a("--data-dir", default=S, metavar="DIR", help="where data set files are (default: $CAMVIZ_DATA or ./data)")
+    a("--no-download", dest="download", action="store_false", default=S,
+      help="never download; missing files are an error naming where to put them")
+    a("--input-size", type=int, default=S, metavar="PX",
+      help="square input side (default: the data's size, or the model's if the data is smaller)")
+    a("--channels", type=int, choices=(1, 3), default=S,
+      help="input channels: gray data repeated to 3, RGB to luma 1 (default: the data's)")
+    a("--val-fraction", type=float, default=S, metavar="F", help=f"share of train held out for val (default: {_D['val_fraction']})")
+    a("--split-seed", type=int, default=S, metavar="N", help="seed of the train/val split (default: 0)")
+    a("--limit", type=int, default=S, metavar="N", help="use at most N images per split (quick runs)")
+    a("--epochs", type=int, default=S, metavar="N", help=f"(default: {_D['epochs']})")
+    a("--batch-size", type=int, default=S, metavar="N", help=f"per process (default: {_D['batch_size']})")
+    a("--optimizer", default=S, help=f"{', '.join(OPTIMIZERS.names())} (default: {_D['optimizer']})")
+    a("--lr", type=float, default=S, metavar="F", help=f"learning rate (default: {_D['lr']})")
+    a("--momentum", type=float, default=S, metavar="F", help=f"sgd momentum (default: {_D['momentum']})")
+    a("--weight-decay", type=float, default=S, metavar="F", help="(default: adamw 0.01, others 0)")
+    a("--scheduler", default=S, help=f"{', '.join(SCHEDULERS.names())} (default: {_D['scheduler']})")
+    a("--step-size", type=int, default=S, metavar="N", help=f"step scheduler: epochs per decay (default: {_D['step_size']})")
+    a("--gamma", type=float, default=S, metavar="F", help=f"step scheduler: decay factor (default: {_D['gamma']})")
+    a("--label-smoothing", type=float, default=S, metavar="F", help="(default: 0)")
+    a("--crop-padding", type=int, default=S, metavar="PX", help="random crop after zero padding of PX (default: 0, off)")
+    a("--hflip", type=float, default=S, metavar="P", help="horizontal flip probability (default: 0)")
+    a("--vflip", type=float, default=S, metavar="P", help="vertical flip probability (default: 0)")
+    a("--seed", type=int, default=S, metavar="N", help="same seed, same device: same metrics (default: 0)")
+    a("--device", default=S, help="auto, cpu, cuda or cuda:N (default: auto)")
+    a("--precision", choices=PRECISIONS, default=S,
+      help="auto: bf16 autocast where the hardware has it (CUDA, AVX512-BF16/AMX CPUs), else fp32")
+    a("--channels-last", action=argparse.BooleanOptionalAction, default=S,
+      help="NHWC memory format, faster convolutions on CPU and tensor cores (default: on)")
+    a("--workers", type=int, default=S, metavar="N", help="image-folder decoding processes (default: 2)")
+    a("--out", default=S, metavar="RUN_DIR", help="run directory (default: runs/<name>-<time>)")
+    a("--name", default=S, help="checkpoint name for --model NAME later (default: <model>-<dataset>)")
+    a("--checkpoints-dir", default=S, metavar="DIR", help="where to register the checkpoint (default: ./checkpoints)")
+    a("--no-register", dest="register", action="store_false", default=S,
+      help="do not copy the best checkpoint to the checkpoints dir")
+    a("--quiet", action="store_true", help="no progress bars or epoch lines; print only the result")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from camviz.errors import ConfigError
+    from camviz.train import build_config, parse_options, resume_config, train
+    flags = {k: v for k, v in vars(args).items() if k in _D or k == "model_options"}
+    if "model_options" in flags:
+        flags["model_options"] = parse_options(flags["model_options"])
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume takes the config of the run; drop --config")
+        config = resume_config(args.resume, **flags)
+    else:
+        config = build_config(args.config, **flags)
+    result = train(config, quiet=args.quiet, resume=bool(args.resume))
+    if args.quiet and result.finished and result.rank == 0:
+        test = f"test_accuracy={result.test['accuracy']:.4f} " if result.test else ""
+        print(f"{test}best_val_accuracy={result.best_val_accuracy:.4f} run_dir={result.run_dir}"
+              + (f" checkpoint={result.registered}" if result.registered else ""))
+    return 0

@@ -1,0 +1,101 @@
+"""The data set registry: ``--dataset NAME`` resolves here.
+
+Names are ``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``, ``shapes`` and
+``folder:PATH`` (an ImageFolder tree). Each entry's loader returns a
+:class:`~camviz.data.base.DataSource` with ``train``/``val``/``test`` splits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from camviz.data.base import DataSource
+from camviz.errors import DataError, unknown
+from camviz.registry import Registry
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load: where files live, the seeded train/val split and whether to download."""
+
+    data_dir: Path
+    split_seed: int = 0
+    val_fraction: float = 0.2
+    download: bool = True
+    path: Path | None = None    # the PATH of folder:PATH
+    limit: int | None = None    # loaders may stop after this many items per split
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named data set and what is known about it before loading."""
+
+    name: str
+    load: Callable[[LoadOptions], DataSource]
+    channels: int                  # native channels (1 gray, 3 RGB)
+    image_size: int | None         # native square side; None when files vary (folders)
+    description: str
+    takes_path: bool = False       # written NAME:PATH
+
+
+DATASETS: Registry[DatasetSpec] = Registry(
+    "data set", hint="pass one of them, or folder:PATH for an ImageFolder with train/ (val/, test/)")
+
+
+def register_dataset(name: str, *, channels: int, image_size: int | None, description: str,
+                     takes_path: bool = False):
+    """Decorator: register a loader ``load(options) -> DataSource`` in :data:`DATASETS`."""
+    def deco(load: Callable[[LoadOptions], DataSource]) -> Callable[[LoadOptions], DataSource]:
+        DATASETS.register(name, DatasetSpec(name, load, channels, image_size, description, takes_path))
+        return load
+    return deco
+
+
+def default_data_dir() -> Path:
+    """``$CAMVIZ_DATA``, else ``./data``."""
+    return Path(os.environ.get("CAMVIZ_DATA") or "data")
+
+
+def dataset_names() -> list[str]:
+    """Names as the user writes them (``folder:PATH`` for path-taking entries)."""
+    _load_builtin()
+    return [f"{n}:PATH" if DATASETS.get(n).takes_path else n for n in DATASETS.names()]
+
+
+def resolve_dataset(name: str) -> tuple[DatasetSpec, Path | None]:
+    """The spec of ``name`` and the path of ``folder:PATH`` forms."""
+    _load_builtin()
+    key, sep, rest = str(name).partition(":")
+    if key in DATASETS and DATASETS.get(key).takes_path:
+        if not sep or not rest:
+            raise DataError(f"data set '{name}' needs a path: write {key}:PATH "
+                            f"(e.g. {key}:./images with images/train/<class>/*.png)")
+        return DATASETS.get(key), Path(rest).expanduser()
+    if name not in DATASETS:
+        raise unknown("data set", name, dataset_names(), DATASETS.hint)
+    return DATASETS.get(name), None
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split_seed: int = 0,
+                 val_fraction: float = 0.2, download: bool = True,
+                 limit: int | None = None) -> DataSource:
+    """Load a data set by name with its seeded train/val split.
+
+    ``download=False`` never touches the network: missing files are a :class:`DataError`
+    that names where to put them. ``limit`` keeps the first items of every split (after
+    the split, so the val images are the same as in a full run).
+    """
+    spec, path = resolve_dataset(name)
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be >= 1 image per split, got {limit}")
+    opts = LoadOptions(Path(data_dir) if data_dir else default_data_dir(), int(split_seed),
+                       float(val_fraction), bool(download), path, limit)
+    return spec.load(opts).limited(limit)
+
+
+def _load_builtin() -> None:
+    """Import the modules that register the built-in data sets (on first use, not at import)."""
+    from camviz.data import digits, folder, mnist, shapes  # noqa: F401
