@@ -1,0 +1,153 @@
+"""``explain``: many CAM methods, classes and layers from one forward and one backward."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from camviz.cam.cam import find_classifier
+from camviz.cam.hooks import LayerSpec, frozen
+from camviz.cam.methods import METHODS, LayerInputs, Method
+from camviz.cam.normalize import check_normalize, normalize_maps, upsample
+from camviz.cam.passes import Probe, run_pass
+from camviz.cam.targets import Targets, check_score, resolve_targets
+from camviz.errors import CamvizError, unknown
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """CAM maps of one layer for a batch.
+
+    ``maps[method]`` is (N, H, W) in [0, 1] at input resolution when one class per image
+    was asked for, (N, K, H, W) with ``topk=K`` or per-image lists of classes. ``raw`` has
+    the same layout at layer resolution, unnormalised (after the method's ReLU). ``targets``
+    is always (N, K).
+    """
+
+    maps: dict[str, Tensor]
+    raw: dict[str, Tensor]
+    logits: Tensor
+    probs: Tensor
+    targets: Tensor
+    layer: str
+
+
+def explain(model: nn.Module, images: Tensor, *,
+            layer: LayerSpec | Sequence[LayerSpec] | None = None,
+            methods: str | Sequence[str] = ("gradcam",),
+            targets: Targets = None, topk: int | None = None, score: str = "logit",
+            normalize: str = "image", classifier: str | nn.Module | None = None,
+            method_options: Mapping[str, Mapping[str, Any]] | None = None,
+            ) -> Explanation | dict[str, Explanation]:
+    """Explain ``model``'s decisions on ``images`` with CAM methods, from one forward.
+
+    Args:
+        images: preprocessed float tensor (N, C, H, W) on the model's device.
+        layer: a layer name or module, or a list of them (then a dict keyed by layer name is
+            returned). ``None``: the last module whose output is spatial (N, C, h, w).
+        methods: names from :data:`METHODS` (``METHODS.names()``).
+        targets: ``None`` (predicted class), one int for all images, one int per image, or
+            one list of K ints per image. ``topk=K`` explains the K best classes instead.
+        score: ``"logit"`` or ``"softmax"`` (probability) - the score differentiated.
+        normalize: ``"image"`` (each map to [0, 1]) or ``"batch"`` (one scale for all).
+        classifier: the final ``nn.Linear`` CAM reads (name or module); default: the last
+            ``nn.Linear`` of the model.
+        method_options: per-method options, e.g. ``{"scorecam": {"top_channels": 64}}``.
+
+    The model's ``training`` flags and parameters' ``requires_grad`` are restored on return
+    and no ``.grad`` is written; several threads may share one model.
+    """
+    _check_images(model, images)
+    specs = _methods(methods)
+    check_score(score)
+    check_normalize(normalize)
+    options = _options(specs, method_options)
+    many = isinstance(layer, (list, tuple))
+    layers = None if layer is None else (list(layer) if many else [layer])
+    if many and not layers:
+        raise CamvizError("layer is an empty list; pass at least one layer name")
+
+    asked: dict[str, bool] = {}
+
+    def choose(logits: Tensor) -> Tensor:
+        chosen, asked["single"] = resolve_targets(logits, targets, topk)
+        return chosen
+
+    need_jac = score == "softmax" and any(
+        m.needs_jacobian and options[m.name].get("derivatives") == "closed" for m in specs)
+    images = images.detach()
+    with frozen(model):
+        run = run_pass(model, images, layers, choose, score,
+                       gradients=any(m.needs_gradients for m in specs), jacobians=need_jac)
+        fc = find_classifier(model, classifier) if any(m.needs_classifier for m in specs) else None
+        probe = Probe(model, images, list(run.activations), score, run.targets)
+        raw_by_layer = {}
+        for name, acts in run.activations.items():
+            base = LayerInputs(layer=name, activations=acts, gradients=run.gradients.get(name),
+                               targets=run.targets, logits=run.logits, score=score, probe=probe,
+                               jacobian=run.jacobians.get(name), classifier=fc)
+            raw_by_layer[name] = {
+                m.name: m.compute(dataclasses.replace(base, options=options[m.name]))
+                for m in specs}
+
+    probs = run.logits.softmax(dim=1)
+    size = tuple(images.shape[-2:])
+    out = {}
+    for name, raws in raw_by_layer.items():
+        stacked = torch.stack(list(raws.values()))                    # (M, N, K, h, w)
+        up = upsample(stacked.flatten(0, 1), size).view(*stacked.shape[:3], *size)
+        normed = normalize_maps(up, normalize, targets=run.targets,
+                                labels=[f"{m} at '{name}'" for m in raws])
+        maps = dict(zip(raws, normed.unbind(0)))
+        if asked["single"]:
+            maps = {m: v[:, 0] for m, v in maps.items()}
+            raws = {m: v[:, 0] for m, v in raws.items()}
+        out[name] = Explanation(maps=maps, raw=raws, logits=run.logits, probs=probs,
+                                targets=run.targets, layer=name)
+    return out if many else next(iter(out.values()))
+
+
+def _check_images(model: nn.Module, images: object) -> None:
+    if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
+        desc = (f"a {images.dtype} tensor of shape {tuple(images.shape)}"
+                if isinstance(images, Tensor) else type(images).__name__)
+        raise CamvizError(f"images must be a preprocessed float tensor (N, C, H, W), got {desc}")
+    if images.shape[0] == 0:
+        raise CamvizError("images is an empty batch")
+    param = next(model.parameters(), None)
+    if param is not None and param.device != images.device:
+        raise CamvizError(f"images are on {images.device} but the model is on {param.device}; "
+                          f"move them with images.to('{param.device}')")
+
+
+def _methods(methods: str | Sequence[str]) -> list[Method]:
+    names = [methods] if isinstance(methods, str) else list(methods)
+    if not names:
+        raise CamvizError(f"no method given; choose from {', '.join(METHODS.names())}")
+    return [METHODS.get(n) for n in dict.fromkeys(names)]
+
+
+def _options(specs: list[Method], given: Mapping[str, Mapping[str, Any]] | None,
+             ) -> dict[str, dict[str, Any]]:
+    given = dict(given or {})
+    chosen = {m.name for m in specs}
+    for name in given:
+        if name not in chosen:
+            raise CamvizError(f"method_options has options for '{name}', which is not among "
+                              f"the methods asked for ({', '.join(sorted(chosen))})")
+    out = {}
+    for m in specs:
+        opts = dict(m.options)
+        for key, value in dict(given.get(m.name, {})).items():
+            if not m.options:
+                raise CamvizError(f"{m.name} takes no options, got '{key}'")
+            if key not in m.options:
+                raise unknown(f"{m.name} option", key, m.options, "see the method's docstring")
+            opts[key] = value
+        out[m.name] = opts
+    return out
