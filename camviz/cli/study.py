@@ -1,0 +1,38 @@
+"""`camviz study`: a grid of training runs from one YAML file, with a table and charts."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "study", help="run a study: many training runs, one results table and comparison charts",
+        description="Train every run of a study config (base: train keys; runs: named overrides; "
+                    "grid: key -> values; repeat/seeds; see configs/studies/ and camviz.study). "
+                    "Writes OUT/runs/<run>/ per run, results.csv, results.md, val_accuracy.png, "
+                    "test_accuracy.png, train_time.png, params.png. Finished runs are reused and "
+                    "unfinished ones resumed, so re-running an interrupted study completes it.")
+    p.add_argument("config", metavar="CONFIG.yaml", help="study config file")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: runs/studies/<name>)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="every run uses at most N images per split (recorded in results.md)")
+    p.add_argument("--epochs", type=int, metavar="N", help="every run trains N epochs (recorded in results.md)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N for every run (default: the config's)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; print only the table path")
+    p.set_defaults(func=run_study_cmd)
+
+
+def run_study_cmd(args: argparse.Namespace) -> int:
+    from camviz.study import describe, load_study, run_study
+    study = load_study(args.config)
+    if args.dry_run:
+        for run in study.runs:
+            print(f"{run.name}: {describe(run.changes)}")
+        return 0
+    result = run_study(study, args.out, limit=args.limit, epochs=args.epochs, device=args.device,
+                       quiet=args.quiet, progress=None if args.quiet else print)
+    print(f"{len(result.rows)} runs ({len(result.trained)} trained, "
+          f"{len(result.rows) - len(result.trained)} reused): {result.out / 'results.md'}")
+    return 0

@@ -1,0 +1,235 @@
+"""`camviz study`: config expansion, an end-to-end tiny study, reuse, resume, bad configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import camviz.checkpoint
+import camviz.train
+from camviz.cli import main
+from camviz.errors import ConfigError
+from camviz.study import load_study, parse_study
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ROOT / "configs" / "studies"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# -- shipped configs -------------------------------------------------------------------
+def test_lenet_study_follows_report_003():
+    study = load_study(STUDIES / "lenet_fashion_mnist.yaml")
+    runs = {r.name: r.values for r in study.runs}
+    assert list(runs) == ["default", "lr-0.3", "lr-0.6", "lr-1.2", "lr-1.5", "batch-16", "batch-64",
+                          "batch-1024", "epochs-50", "epochs-100", "relu", "maxpool", "kernel-3",
+                          "kernel-4", "best"]
+    d = runs["default"]
+    assert (d["model"], d["dataset"], d["optimizer"], d["lr"], d["batch_size"], d["epochs"]) == \
+        ("lenet5", "fashion-mnist", "sgd", 0.9, 256, 10)
+    assert d["momentum"] == 0.0 and d["register"] is False
+    assert d["model_options"] == {"activation": "sigmoid", "pooling": "avg", "kernel_size": 5, "padding": 2}
+    # one change per run: everything else stays as in default
+    assert runs["kernel-3"]["model_options"] == {**d["model_options"], "kernel_size": 3}
+    assert {k: v for k, v in runs["lr-1.2"].items() if k != "lr"} == {k: v for k, v in d.items() if k != "lr"}
+    best = runs["best"]
+    assert (best["lr"], best["batch_size"], best["epochs"]) == (1.3, 16, 50)
+    assert best["model_options"]["activation"] == "relu" and best["model_options"]["pooling"] == "max"
+
+
+def test_five_cnns_study_follows_report_000():
+    study = load_study(STUDIES / "five_cnns_fashion_mnist.yaml")
+    assert [(r.name, r.values["model"]) for r in study.runs] == [
+        ("lenet", "lenet5"), ("alexnet", "alexnet"), ("resnet18", "resnet18"),
+        ("mobilenet_v1", "mobilenet_v1"), ("googlenet", "googlenet")]
+    for r in study.runs:
+        v = r.values
+        assert (v["optimizer"], v["lr"], v["batch_size"], v["epochs"], v["seed"], v["val_fraction"]) == \
+            ("adamw", 0.001, 128, 5, 42, 0.2)
+        assert v.get("input_size") == (None if r.name == "lenet" else 56)
+
+
+def test_resnet_study_follows_report_004():
+    study = load_study(STUDIES / "resnet18_shapes_ablations.yaml")
+    runs = {r.name: r.values for r in study.runs}
+    assert list(runs) == ["baseline", "stem-7x7", "dropout-0.1", "dropout-0.2", "dropout-0.3",
+                          "norm-instance", "norm-none", "no-lr-decay", "no-residual", "depth-14",
+                          "depth-34"]
+    assert runs["baseline"]["dataset"] == "shapes" and runs["baseline"]["scheduler"] == "step"
+    assert runs["stem-7x7"]["model_options"]["kernel_size"] == 7
+    assert runs["no-residual"]["model_options"]["residual"] is False
+    assert runs["no-lr-decay"]["scheduler"] == "none"
+    assert [runs[n]["model"] for n in ("depth-14", "baseline", "depth-34")] == ["resnet14", "resnet18", "resnet34"]
+    assert [runs[f"dropout-0.{k}"]["model_options"]["dropout"] for k in (1, 2, 3)] == [0.1, 0.2, 0.3]
+
+
+def test_grid_and_seeds_expand_in_order():
+    study = parse_study({"name": "g", "base": {"model": "lenet5", "model_options": {"pooling": "max"}},
+                         "runs": [{"name": "first", "lr": 0.1}],
+                         "grid": {"lr": [0.01, 0.02], "model_options.activation": ["relu", "tanh"]},
+                         "seeds": [3, 4]})
+    names = [r.name for r in study.runs]
+    assert len(names) == 10 and names[:2] == ["first-seed3", "first-seed4"]
+    assert "lr=0.02,activation=tanh-seed4" in names
+    run = next(r for r in study.runs if r.name == "lr=0.02,activation=tanh-seed4")
+    assert run.values["model_options"] == {"pooling": "max", "activation": "tanh"}
+    assert (run.values["lr"], run.values["seed"]) == (0.02, 4)
+    repeated = parse_study({"base": {"seed": 7}, "runs": [{"name": "a"}], "repeat": 2})
+    assert [(r.name, r.values["seed"]) for r in repeated.runs] == [("a-seed7", 7), ("a-seed8", 8)]
+
+
+# -- running ---------------------------------------------------------------------------
+def _write_study(tmp_path: Path, epochs: int = 1) -> Path:
+    cfg = {"name": "tiny",
+           "base": {"model": "lenet5", "dataset": "digits", "download": False, "batch_size": 64,
+                    "lr": 0.003, "epochs": epochs, "model_options": {"activation": "relu"},
+                    "checkpoints_dir": str(tmp_path / "ckpt")},
+           "runs": [{"name": "a"}, {"name": "b", "model_options": {"pooling": "max", "width": 0.5}}]}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _count_trains(monkeypatch) -> list[tuple[str, bool]]:
+    calls: list[tuple[str, bool]] = []
+    real = camviz.train.train
+
+    def counted(config, *, quiet=False, resume=False, stop_after=None):
+        calls.append((Path(config.out).name, resume))
+        return real(config, quiet=quiet, resume=resume, stop_after=stop_after)
+    monkeypatch.setattr(camviz.train, "train", counted)
+    return calls
+
+
+def test_tiny_study_end_to_end_then_reused(tmp_path, monkeypatch, capsys):
+    path, out = _write_study(tmp_path), tmp_path / "out"
+    calls = _count_trains(monkeypatch)
+    argv = ["study", str(path), "--out", str(out), "--limit", "96", "--quiet"]
+    assert main(argv) == 0
+    assert calls == [("a", False), ("b", False)]
+    for name in ("results.csv", "results.md", "val_accuracy.png", "test_accuracy.png",
+                 "train_time.png", "params.png"):
+        assert (out / name).stat().st_size > 0, name
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["run"] for r in rows] == ["a", "b"]
+    md = (out / "results.md").read_text()
+    assert "--limit 96" in md and "--epochs" not in md
+    for row in rows:
+        run_dir = out / "runs" / row["run"]
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert float(row["best_val_accuracy"]) == pytest.approx(metrics["best_val_accuracy"])
+        assert float(row["test_accuracy"]) == pytest.approx(metrics["test"]["accuracy"])
+        assert float(row["train_seconds"]) == pytest.approx(metrics["wall_seconds"])
+        assert int(row["epochs"]) == len(metrics["epochs"]) == 1
+        assert metrics["split_sizes"]["train"] <= 96
+        state = camviz.checkpoint.load_checkpoint(run_dir / "best.safetensors")
+        assert int(row["params"]) == sum(p.numel() for p in state.model.parameters())
+        assert f"| {row['run']} | {row['changes']} | {metrics['best_val_accuracy']:.4f} |" in md
+    assert rows[0]["params"] != rows[1]["params"]    # width 0.5 really reached the model
+    assert rows[1]["changes"] == "pooling=max, width=0.5"
+
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    assert main(argv) == 0
+    assert calls == [("a", False), ("b", False)]     # nothing retrained
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    assert "0 trained, 2 reused" in capsys.readouterr().out
+
+
+def test_interrupted_study_resumes(tmp_path, monkeypatch):
+    path, out = _write_study(tmp_path, epochs=2), tmp_path / "out"
+    real = camviz.train.train
+
+    def killed_in_b(config, *, quiet=False, resume=False, stop_after=None):
+        if Path(config.out).name == "b":   # one epoch of b, then the process "dies"
+            real(config, quiet=quiet, resume=resume, stop_after=1)
+            raise KeyboardInterrupt
+        return real(config, quiet=quiet, resume=resume, stop_after=stop_after)
+    monkeypatch.setattr(camviz.train, "train", killed_in_b)
+    argv = ["study", str(path), "--out", str(out), "--limit", "96", "--quiet"]
+    assert main(argv) == 130
+    assert not (out / "results.csv").exists()
+    assert len(json.loads((out / "runs" / "b" / "metrics.json").read_text())["epochs"]) == 1
+
+    monkeypatch.setattr(camviz.train, "train", real)
+    calls = _count_trains(monkeypatch)
+    assert main(argv) == 0
+    assert calls == [("b", True)]        # a reused, b resumed
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["run"], r["epochs"]) for r in rows] == [("a", "2"), ("b", "2")]
+
+
+def test_scale_override_is_shown_where_it_clobbers_a_run_setting(tmp_path):
+    from camviz.study import run_study
+    study = parse_study({"name": "s", "base": {"model": "lenet5", "dataset": "digits", "download": False,
+                                               "batch_size": 16, "model_options": {"activation": "relu"}},
+                         "runs": [{"name": "short", "epochs": 1}, {"name": "long", "epochs": 3}]})
+    result = run_study(study, tmp_path / "out", limit=48, epochs=1, quiet=True)
+    assert [(r["changes"], r["epochs"]) for r in result.rows] == [
+        ("epochs=1", 1), ("epochs=3 (ran with epochs=1)", 1)]
+    assert "--limit 48" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_changed_settings_are_not_silently_reused(tmp_path, capsys):
+    path, out = _write_study(tmp_path), tmp_path / "out"
+    assert main(["study", str(path), "--out", str(out), "--limit", "64", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["study", str(path), "--out", str(out), "--limit", "80", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "cannot change limit" in err and "runs/a" in err and "\n" not in err
+
+
+# -- bad configs -----------------------------------------------------------------------
+BASE = {"model": "lenet5", "dataset": "digits"}
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"base": BASE, "runz": [{"name": "a"}]}, "unknown study key 'runz'; did you mean 'runs'?"),
+    ({"base": {**BASE, "lrr": 0.1}, "runs": [{"name": "a"}]}, "unknown config key 'lrr'; did you mean 'lr'?"),
+    ({"base": BASE, "runs": [{"name": "a", "batchsize": 8}]}, "run 'a': unknown config key 'batchsize'"),
+    ({"base": BASE, "grid": {"lr": []}}, "grid key 'lr' has no values"),
+    ({"base": BASE, "grid": {}}, "grid: must map keys to non-empty lists"),
+    ({"base": BASE}, "has neither runs: nor grid:"),
+    ({"base": BASE, "runs": [{"name": "a"}, {"name": "a", "lr": 0.1}]}, "duplicate run name 'a'"),
+    ({"base": BASE, "runs": [{"name": "a", "model_options": {"activaton": "relu"}}]},
+     "unknown lenet5 option 'activaton'; did you mean 'activation'"),
+    ({"base": {**BASE, "out": "x"}, "runs": [{"name": "a"}]}, "'out' is set by the study"),
+    ({"base": BASE, "runs": [{"name": "a", "lr": -1}]}, "run 'a': learning rate must be"),
+])
+def test_bad_configs_are_one_line_errors(tmp_path, capsys, data, message):
+    with pytest.raises(ConfigError) as info:
+        parse_study(data)
+    assert message in str(info.value)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["study", str(path), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_diverged_run_is_a_row_not_a_crash(tmp_path, monkeypatch):
+    from camviz.train import TrainingDivergedError
+    path, out = _write_study(tmp_path), tmp_path / "out"
+    real = camviz.train.train
+
+    def diverge_b(config, *, quiet=False, resume=False, stop_after=None):
+        if Path(config.out).name == "b":
+            raise TrainingDivergedError("training loss became nan at epoch 1, step 1")
+        return real(config, quiet=quiet, resume=resume, stop_after=stop_after)
+    monkeypatch.setattr(camviz.train, "train", diverge_b)
+    assert main(["study", str(path), "--out", str(out), "--limit", "64", "--quiet"]) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["run"], r["test_accuracy"], r["epochs"]) for r in rows][1] == ("b", "", "0")
+    assert rows[0]["test_accuracy"] != ""
+    assert "| b | pooling=max, width=0.5 (diverged) | n/a | n/a | n/a | n/a | 0 |" in \
+        (out / "results.md").read_text()
