@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from camviz.app import PREDICTED, build_app, launch
     from camviz.checkpoint import load_checkpoint
-    from camviz.explain import explain_images
+    from camviz.explainer import explain_images
     from camviz.images import load_image
     from camviz.viz import encode_png
 

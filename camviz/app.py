@@ -296,7 +296,7 @@ def _safe(text: str) -> str:
 def _methods(methods: list[str] | None) -> tuple[list[str] | None, bool]:
     """The methods to pass to ``explain_images``: ``None`` for the defaults, so that ``cam``
     is dropped where the layer has no GAP → linear head, as ``camviz explain`` does."""
-    from camviz.explain import DEFAULT_METHODS, resolve_methods
+    from camviz.explainer import DEFAULT_METHODS, resolve_methods
     if not methods:
         raise gr.Error("choose at least one CAM method", print_exception=False)
     names, _ = resolve_methods(list(methods))
@@ -348,7 +348,7 @@ class _Handlers:
                 target: str | None, alpha: float, colormap: str):
         """Overlays (one per method), top-5 label, a status line, raw .npy maps, .png overlays."""
         from camviz.cam import METHODS
-        from camviz.explain import explain_images
+        from camviz.explainer import explain_images
         from camviz.viz import COLORMAPS, check_alpha, encode_png
         path = _uploaded(image)
         entry = self.cache.get(model)
@@ -395,7 +395,7 @@ class _Handlers:
                 methods: list[str], alpha: float, colormap: str):
         """One image, several models (or layers): captioned overlays, a grid, predictions."""
         from camviz.cam import METHODS
-        from camviz.explain import explain_images, explanation_grid
+        from camviz.explainer import explain_images, explanation_grid
         from camviz.viz import COLORMAPS, check_alpha, encode_png
         path = _uploaded(image)
         names = list(dict.fromkeys(models or []))
@@ -458,7 +458,7 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
     """
     from camviz.cam import METHODS
     from camviz.device import resolve_device
-    from camviz.explain import DEFAULT_METHODS
+    from camviz.explainer import DEFAULT_METHODS
     from camviz.viz import COLORMAPS
 
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)

@@ -12,7 +12,12 @@ from camviz.errors import CamvizError
 
 # One module per command group; each defines register(subparsers).
 COMMAND_MODULES = [
+    "train",
+    "evaluate",
     "models",
+    "explain",
+    "app",
+    "study",
 ]
 
 

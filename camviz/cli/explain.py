@@ -9,7 +9,7 @@ from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 
 def register(sub: argparse._SubParsersAction) -> None:
     from camviz.cam import METHODS
-    from camviz.explain import DEFAULT_METHODS
+    from camviz.explainer import DEFAULT_METHODS
     from camviz.images import DEFAULT_MAX_PIXELS
     from camviz.viz import COLORMAPS
     p = sub.add_parser(
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from camviz.explain import iter_explanations, write_outputs
+    from camviz.explainer import iter_explanations, write_outputs
     from camviz.images import list_images
     from camviz.viz import COLORMAPS, check_alpha
     check_alpha(args.alpha)

@@ -18,7 +18,7 @@ from camviz.app import PREDICTED
 from camviz.cam import METHODS
 from camviz.checkpoint import load_checkpoint
 from camviz.data.mnist import FASHION_CLASSES
-from camviz.explain import explain_images
+from camviz.explainer import explain_images
 from camviz.images import load_image
 from camviz.summary import layer_table
 

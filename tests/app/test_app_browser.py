@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from camviz.checkpoint import load_checkpoint
-from camviz.explain import explain_images
+from camviz.explainer import explain_images
 from camviz.images import load_image
 
 pytestmark = pytest.mark.browser

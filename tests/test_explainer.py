@@ -13,7 +13,7 @@ from PIL import Image
 from camviz.cam import explain as cam_explain
 from camviz.checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from camviz.errors import CamvizError, ConfigError, ImageError, UnknownNameError
-from camviz.explain import (ImageExplanation, explain_images, explanation_grid, iter_explanations,
+from camviz.explainer import (ImageExplanation, explain_images, explanation_grid, iter_explanations,
                             unique_names, write_outputs)
 from camviz.images import load_image, preprocess
 from camviz.models import build_model
@@ -141,7 +141,7 @@ def test_arguments_are_checked_before_any_image_is_read(grey, tmp_path):
 def test_default_methods_skip_cam_without_gap_head(tmp_path, caplog):
     lenet = load_checkpoint(make_checkpoint(tmp_path / "lenet.safetensors", arch="lenet5",
                                             in_channels=1, input_size=28))
-    with caplog.at_level(logging.INFO, logger="camviz.explain"):
+    with caplog.at_level(logging.INFO, logger="camviz.explainer"):
         (r,) = explain_images(lenet, [CAT])
     assert r.methods == ["gradcam", "gradcampp"]
     assert any("skipping 'cam'" in rec.getMessage() for rec in caplog.records)
