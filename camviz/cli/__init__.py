@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "models",
     "explain",
     "app",
+    "evaluate_cam",
     "study",
 ]
 

@@ -1,0 +1,94 @@
+"""`camviz evaluate-cam` end to end on random-weight zoo checkpoints, and its one-line errors."""
+
+import json
+
+import pytest
+import torch
+
+from camviz.checkpoint import save_checkpoint
+from camviz.cli import main
+from camviz.data.mnist import DIGIT_CLASSES
+from camviz.data.shapes import SHAPE_CLASSES
+from camviz.metrics import METRICS
+from camviz.models import build_model
+
+
+def _checkpoint(path, arch, classes, channels, dataset, **options):
+    torch.manual_seed(0)
+    kwargs = {"num_classes": len(classes), "in_channels": channels, "input_size": 28, **options}
+    meta = {"arch": arch, "arch_kwargs": kwargs, "classes": list(classes),
+            "mean": [0.5] * channels, "std": [0.25] * channels, "dataset": dataset}
+    return save_checkpoint(path, build_model(arch, **kwargs), meta)
+
+
+@pytest.fixture(scope="module")
+def shapes_ckpt(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("ck") / "lenet-shapes.safetensors", "lenet5",
+                       SHAPE_CLASSES, 3, "shapes")
+
+
+@pytest.fixture(scope="module")
+def digits_ckpt(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("ck") / "lenet-digits.safetensors", "lenet5",
+                       DIGIT_CLASSES, 1, "digits")
+
+
+def run(capsys, *argv):
+    code = main(["evaluate-cam", *map(str, argv)])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_json_table_and_files(shapes_ckpt, capsys, tmp_path):
+    code, out, err = run(capsys, "--checkpoint", shapes_ckpt, "--n", 8, "--steps", 4, "--json",
+                         "--out", tmp_path / "ev", "--device", "cpu", "--seed", 1)
+    assert code == 0, err
+    result = json.loads(out)
+    # lenet5 has no GAP head: the default methods drop cam, keep gradcam and gradcampp
+    assert list(result) == ["gradcam", "gradcampp", "random", "center"]
+    for by_layer in result.values():
+        assert list(by_layer) == ["features"]
+        assert set(METRICS.names()) <= set(by_layer["features"])
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [
+        "deletion_insertion.png", "evaluation.json", "sanity.png"]
+    saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert saved["metrics"] == result and saved["n"] == 8 and saved["settings"]["seed"] == 1
+
+
+def test_table_lists_every_method_and_reference(shapes_ckpt, capsys):
+    code, out, err = run(capsys, "--checkpoint", shapes_ckpt, "--n", 8, "--methods", "cam",
+                         "gradcam", "--metrics", "pointing_game", "iou", "--layers", "features")
+    assert code == 0, err
+    assert "note: cam skipped at 'features'" in out
+    firsts = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert [w for w in firsts if w in ("gradcam", "random", "center")] == \
+        ["gradcam", "random", "center"]
+    header = next(line for line in out.splitlines() if line.startswith("method"))
+    assert header.split() == ["method", "layer", "point", "IoU"]
+
+
+def test_faithfulness_only_on_a_data_set_without_masks(digits_ckpt, capsys):
+    code, out, err = run(capsys, "--checkpoint", digits_ckpt, "--n", 8, "--steps", 2,
+                         "--methods", "gradcam", "--metrics", "deletion_auc", "average_drop",
+                         "--json")
+    assert code == 0, err
+    assert set(json.loads(out)["gradcam"]["features"]) == {"deletion_auc", "average_drop"}
+
+
+@pytest.mark.parametrize("ckpt, argv, text", [
+    ("digits", ["--metrics", "pointing_game"],
+     "metric 'pointing_game' needs ground-truth object masks, which data set 'digits'"),
+    ("shapes", ["--metrics", "pointing_game", "--dataset", "digits"],
+     "which data set 'digits' does not have (data sets with masks: shapes)"),
+    ("digits", ["--n", 100000], "--n 100000 is larger than the test split of digits (359 images)"),
+    ("shapes", ["--methods", "gradcam", "grad_campp"], "did you mean 'gradcampp'"),
+    ("shapes", ["--layers", "featurs"], "unknown layer 'featurs'; did you mean 'features'"),
+    ("shapes", ["--metrics", "deletion"], "did you mean 'deletion_auc'"),
+    ("shapes", ["--methods", "cam"], "cam needs layer 'features' to feed global average pooling"),
+])
+def test_bad_inputs_are_one_line_errors(shapes_ckpt, digits_ckpt, capsys, ckpt, argv, text):
+    path = shapes_ckpt if ckpt == "shapes" else digits_ckpt
+    code, out, err = run(capsys, "--checkpoint", path, *argv)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("camviz: error: ")
+    assert text in err
