@@ -28,5 +28,5 @@ def test_shipped_checkpoint_reaches_documented_accuracy(name):
         report = evaluate_model(loaded, entry["dataset"], split="test", download=False)
     except DataError as err:
         pytest.skip(f"{entry['dataset']} is not installed here: {err}")
-    assert report.n == 10_000 if entry["dataset"] == "fashion-mnist" else report.n > 0
+    assert report.n == {"fashion-mnist": 10_000, "shapes": 2_000}[entry["dataset"]]
     assert report.accuracy == pytest.approx(entry["test_accuracy"], abs=0.005)
