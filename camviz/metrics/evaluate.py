@@ -33,16 +33,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_N = 200   # images scored when ``n`` is not given (or the whole split if smaller)
 
-#: Data sets with an exact object mask per image: ``masks(split, n) -> bool (n, H, W)``,
-#: the same images, in the same order, as the data set's split.
-GROUND_TRUTH: Registry[Callable[[str, int], Tensor]] = Registry(
+#: Data sets with an exact object mask per image: ``masks(split, n) -> (masks, labels)``,
+#: bool (n, H, W) and int64 (n,) for the first n images of the data set's split, in order.
+GROUND_TRUTH: Registry[Callable[[str, int], tuple[Tensor, Tensor]]] = Registry(
     "data set with masks", hint="localisation metrics need one of them")
 
 
 @GROUND_TRUTH.register("shapes")
-def _shapes_masks(split: str, n: int) -> Tensor:
+def _shapes_masks(split: str, n: int) -> tuple[Tensor, Tensor]:
     from camviz.data.shapes import shapes_split
-    return shapes_split(split, n).masks
+    data = shapes_split(split, n)
+    return data.masks, data.labels
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,10 @@ def _load(loaded: LoadedModel, dataset: str, split: str, n: int | None, batch_si
     count = len(part)
     masks = None
     if dataset in GROUND_TRUTH:
-        masks = resize_masks(GROUND_TRUTH.get(dataset)(split, count), loaded.input_size)
-        labels = getattr(part, "labels", None)
-        if masks.shape[0] != count or (isinstance(labels, Tensor) and labels.shape[0] != count):
-            raise DataError(f"the masks of {dataset} do not match its {split} split")
+        masks, labels = GROUND_TRUTH.get(dataset)(split, count)
+        if not torch.equal(torch.as_tensor(part.labels), labels):   # same images, same order
+            raise RuntimeError(f"the masks of {dataset} do not belong to its {split} split")
+        masks = resize_masks(masks, loaded.input_size)
     pre = Preprocess(loaded.input_size, loaded.in_channels, tuple(loaded.mean), tuple(loaded.std))
     loader = make_loader(part, pre, batch_size=batch_size, device=device, workers=0)
     return _Data(loader, masks, count)

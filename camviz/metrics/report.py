@@ -71,6 +71,16 @@ def _label(who: str, layer: str, layers: list[str]) -> str:
     return who if len(layers) == 1 or who in REFERENCE_MAPS else f"{who} @ {layer}"
 
 
+def _style(ev: CamEvaluation, who: str, layer: str) -> dict:
+    """One colour per method (the same in every panel), one line style per layer; the
+    reference maps dashed in grey (random) and black (center)."""
+    if who in REFERENCE_MAPS:
+        return {"color": "grey" if who == "random" else "black", "linestyle": "--"}
+    styles = ("-", "-.", ":", (0, (5, 1)))
+    return {"color": f"C{list(ev.settings.methods).index(who) % 10}",
+            "linestyle": styles[list(ev.settings.layers).index(layer) % len(styles)]}
+
+
 def plot_curves(ev: CamEvaluation, path: str | Path) -> Path:
     """Mean deletion and insertion curves of every method x layer and the reference maps."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -88,8 +98,7 @@ def plot_curves(ev: CamEvaluation, path: str | Path) -> Path:
                 ys = curves[kind]
                 xs = [i / (len(ys) - 1) for i in range(len(ys))]
                 auc = ev.results[who][layer].get(f"{kind}_auc")
-                ax.plot(xs, ys, linestyle="--" if who in REFERENCE_MAPS else "-",
-                        color="grey" if who == "random" else None,
+                ax.plot(xs, ys, **_style(ev, who, layer),
                         label=f"{_label(who, layer, layers)} (AUC {auc:.3f})")
         ax.set_title(f"{kind} ({'removed to' if kind == 'deletion' else 'added to'} {base}; "
                      f"{'lower' if kind == 'deletion' else 'higher'} AUC is better)", fontsize=10)
@@ -123,8 +132,8 @@ def plot_sanity(ev: CamEvaluation, path: str | Path) -> Path:
                 continue
             label = "random / center (ignore the model)" if who == "random" else who
             ax.plot(xs, [1.0] + rhos, marker="o", markersize=3,
-                    linestyle="--" if who in REFERENCE_MAPS else "-",
-                    color="grey" if who in REFERENCE_MAPS else None, label=label)
+                    **{**_style(ev, who, layer), "linestyle": "--" if who == "random" else "-"},
+                    label=label)
         ax.axhline(ev.settings.sanity_threshold, color="red", linewidth=0.8, linestyle=":")
         ax.axvline(ev.flag_steps[layer] + 1, color="red", linewidth=0.8, alpha=0.5)
         ax.set_xticks(xs)

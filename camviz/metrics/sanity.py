@@ -132,12 +132,13 @@ def cascading_randomization(model: nn.Module, steps: Sequence[RandomizationStep]
 
 
 def rankdata(x: Tensor) -> Tensor:
-    """Ranks of each row of (N, M), ties given their average rank (0-based), float64."""
+    """Ranks of each row of (N, M), ties given their average rank (0-based), float32
+    (exact up to 2^23 pixels per map; float64 is missing on some devices, e.g. MPS)."""
     x = x.contiguous()
     s = x.sort(dim=1).values
     lo = torch.searchsorted(s, x, side="left")
     hi = torch.searchsorted(s, x, side="right")
-    return (lo + hi - 1).double() / 2
+    return (lo + hi - 1).float() / 2
 
 
 def spearman(a: Tensor, b: Tensor) -> Tensor:
@@ -150,4 +151,5 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
     rb = rb - rb.mean(dim=1, keepdim=True)
     den = ra.norm(dim=1) * rb.norm(dim=1)
     num = (ra * rb).sum(dim=1)
-    return torch.where(den > 0, num / den.clamp_min(1e-300), torch.zeros_like(num)).float()
+    rho = torch.where(den > 0, num / den.clamp_min(1e-30), torch.zeros_like(num))
+    return rho.clamp(-1.0, 1.0)   # float32 rounding may overshoot by ~1e-6
