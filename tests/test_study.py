@@ -233,3 +233,24 @@ def test_diverged_run_is_a_row_not_a_crash(tmp_path, monkeypatch):
     assert rows[0]["test_accuracy"] != ""
     assert "| b | pooling=max, width=0.5 (diverged) | n/a | n/a | n/a | n/a | 0 |" in \
         (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in STUDIES.glob("*.yaml")))
+def test_every_shipped_study_config_runs_end_to_end_tiny(config, tmp_path):
+    from camviz.errors import DataError
+    from camviz.study import run_study
+    study = load_study(STUDIES / config)
+    limit = max(r.values.get("batch_size", 128) for r in study.runs)   # one full batch at most
+    try:
+        result = run_study(study, tmp_path / "out", limit=limit, epochs=1, quiet=True)
+    except DataError as err:
+        pytest.skip(f"the study's data set is not installed here: {err}")
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert [r["run"] for r in rows] == [r.name for r in study.runs]
+    assert result.trained == [r.name for r in study.runs]
+    for row in rows:   # every run trained one epoch on a few images and was tested
+        assert row["epochs"] == "1", row
+        if "(diverged)" not in row["changes"]:
+            assert 0.0 <= float(row["test_accuracy"]) <= 1.0, row
+        assert int(row["params"]) > 0, row
+    assert f"--limit {limit}" in (tmp_path / "out" / "results.md").read_text()
