@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
 TOP_K = 5                      # predictions shown beside the overlays
 PREDICTED = "(predicted class)"
+# The layer list's first entry: "whatever the chosen model's CAM layer is". Selected by default,
+# it stays valid when the model changes, so Explain clicked before the layer list has caught up
+# with a new model still explains the new model (instead of failing on the old model's layer).
+CAM_LAYER = "(CAM layer)"
 MAX_COMPARE = 6                # models in one comparison
 SEED_003 = ("resnet18", "resnet50", "densenet121")  # the comparison preselected when cached
 KEEP_SECONDS = 3600            # request outputs and uploads are deleted after this
@@ -110,15 +114,17 @@ class ModelEntry:
         return [n for _, n in self.layers]
 
     def check_layer(self, layer: str | None) -> str:
-        """The layer to explain: ``None``/"" → the model's CAM layer; else one of :attr:`layers`."""
-        if not layer:
+        """The layer to explain: ``None``/""/:data:`CAM_LAYER` → the model's CAM layer; else one
+        of :attr:`layers`."""
+        if not layer or layer == CAM_LAYER:
             if not self.loaded.cam_layer:
                 raise CamvizError(f"model '{self.loaded.name}' has no default CAM layer; "
                                   "choose one in the Layer list")
             return self.loaded.cam_layer
         if layer not in self.layer_names:
             raise unknown("layer", str(layer)[:80], self.layer_names,
-                          f"choose one of the {len(self.layers)} spatial layers of "
+                          f"choose {CAM_LAYER} or one of the "
+                          f"{sum(n != CAM_LAYER for n in self.layer_names)} spatial layers of "
                           f"'{self.loaded.name}' in the Layer list")
         return layer
 
@@ -209,6 +215,8 @@ class ModelCache:
         layers = [(f"{r.name} · {r.kind} · {'×'.join(map(str, r.shape))}"
                    + (" (default)" if r.is_default else ""), r.name)
                   for r in layer_table(loaded) if _spatial(r.shape)]
+        if loaded.cam_layer:
+            layers.insert(0, (f"{CAM_LAYER} {loaded.cam_layer}", CAM_LAYER))
         labels, values = _class_names(list(loaded.classes))
         log.info("loaded model '%s' (%s) in %.2f s", opt.name, opt.kind, time.perf_counter() - t0)
         return ModelEntry(loaded, stamp, layers, labels, values)
@@ -340,7 +348,7 @@ class _Handlers:
         """Model changed: its layers (CAM layer selected), its classes, a line about it."""
         e = self.cache.get(model)
         classes = [(PREDICTED, PREDICTED)] + list(zip(e.class_labels, e.class_values))
-        return (gr.Dropdown(choices=e.layers, value=e.loaded.cam_layer),
+        return (gr.Dropdown(choices=e.layers, value=CAM_LAYER if e.loaded.cam_layer else None),
                 gr.Dropdown(choices=classes, value=PREDICTED), e.info())
 
     @_user_errors
@@ -497,10 +505,11 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                     model = gr.Dropdown(choices, value=first, label="Model", elem_id="explain-model")
                     model_info = gr.Markdown(info, elem_id="explain-model-info")
                     layer = gr.Dropdown(entry.layers if entry else [],
-                                        value=entry.loaded.cam_layer if entry else None,
+                                        value=CAM_LAYER if entry and entry.loaded.cam_layer else None,
                                         label="Target layer", allow_custom_value=True,
                                         elem_id="explain-layer",
-                                        info="layers with a spatial output; (default) = the CAM layer")
+                                        info="layers with a spatial output; (CAM layer) = the chosen "
+                                             "model's default, whichever model")
                     methods = gr.CheckboxGroup(method_choices, value=list(DEFAULT_METHODS),
                                                label="CAM methods", elem_id="explain-methods")
                     target = gr.Dropdown(class_choices, value=PREDICTED, label="Class to explain",

@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.layer:
                 choose(page, "Target layer", re.compile("^" + re.escape(args.layer)))
             page.click("#explain-run")
-            expect(page.locator("#explain-gallery img").first).to_be_visible(timeout=60_000)
+            try:
+                expect(page.locator("#explain-gallery img").first).to_be_visible(timeout=60_000)
+            except AssertionError:   # say why: the app's error toasts
+                raise SystemExit(f"no result: {page.locator('.toast-body').all_inner_texts()}") from None
             page.wait_for_timeout(500)  # let the images finish painting
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=args.out, full_page=True)

@@ -14,7 +14,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from camviz.app import PREDICTED
+from camviz.app import CAM_LAYER, PREDICTED
 from camviz.cam import METHODS
 from camviz.checkpoint import load_checkpoint
 from camviz.data.mnist import FASHION_CLASSES
@@ -83,14 +83,22 @@ def test_cam_asked_alone_where_it_cannot_apply_is_an_error(client):
         explain(client, CAT, model="lenet5-tiny", methods=["cam"])
 
 
+def test_cam_layer_entry_means_each_models_own_cam_layer(client):
+    for name, default in (("lenet5-tiny", "features"), ("resnet14-tiny", "layer4")):
+        _, _, status, maps, _ = explain(client, CAT, model=name, layer=CAM_LAYER, methods=["gradcam"])
+        assert f"at `{default}` of **{name}**" in status
+        assert [Path(p).name for p in maps] == [f"cat_{default}_gradcam.raw.npy"]
+
+
 def test_layer_dropdown_follows_the_model(server, client):
     for name, default in (("lenet5-tiny", "features"), ("resnet14-tiny", "layer4")):
         layers, classes, info = client.predict(name, api_name="/choose_model")
         loaded = load_checkpoint(server.dirs.checkpoints / f"{name}.safetensors")
         spatial = [r.name for r in layer_table(loaded) if r.shape and len(r.shape) == 3
                    and r.shape[1] * r.shape[2] > 1]
-        assert [v for _, v in layers["choices"]] == spatial
-        assert layers["value"] == default
+        assert [v for _, v in layers["choices"]] == [CAM_LAYER] + spatial
+        assert layers["choices"][0][0] == f"{CAM_LAYER} {default}"
+        assert layers["value"] == CAM_LAYER
         assert [v for _, v in classes["choices"]] == [PREDICTED] + list(FASHION_CLASSES)
         assert classes["value"] == PREDICTED
         assert name in info and "fashion-mnist" in info

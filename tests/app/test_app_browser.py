@@ -54,7 +54,7 @@ def test_explain_in_the_browser(server, page, tmp_path):
     expect(page.locator("#explain-image img")).to_be_visible()
     choose(page, "Model", "resnet14-tiny")
     layer = page.get_by_role("combobox", name="Target layer", exact=True)
-    expect(layer).to_have_value(re.compile(r"^layer4 · .*\(default\)$"))  # the model's CAM layer
+    expect(layer).to_have_value("(CAM layer) layer4")  # the model's CAM layer
     choose(page, "Target layer", re.compile(r"^layer3 · Sequential · \d+×7×7$"))
     page.click("#explain-run")
 
@@ -67,3 +67,19 @@ def test_explain_in_the_browser(server, page, tmp_path):
     assert page.locator("[data-testid=toast-body]").count() == 0
     page.screenshot(path=str(tmp_path / "explain.png"), full_page=True)
     assert (tmp_path / "explain.png").stat().st_size > 10_000
+
+
+def test_explain_clicked_right_after_a_model_change_explains_the_new_model(server, page):
+    """The layer list follows the model one round trip later; a click in between must not
+    send the old model's layer with the new model (it used to fail with 'unknown layer')."""
+    from playwright.sync_api import expect
+    page.goto(server.url)
+    page.set_input_files("#explain-image input[type=file]", str(CAT))
+    expect(page.locator("#explain-image img")).to_be_visible()
+    model = page.get_by_role("combobox", name="Model", exact=True)
+    first = model.input_value()
+    other = "resnet14-tiny" if first != "resnet14-tiny" else "lenet5-tiny"
+    choose(page, "Model", other)
+    page.click("#explain-run")    # no wait for the layer list
+    expect(page.locator("#explain-status")).to_contain_text(f"of {other}", timeout=30_000)
+    assert page.locator("[data-testid=toast-body]").count() == 0
