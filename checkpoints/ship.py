@@ -115,11 +115,19 @@ def _flops(flops: int | None) -> str:
     return "—" if flops is None else f"{flops / 1e6:,.1f} M"
 
 
+def ordered(checkpoints: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Fashion-MNIST first, then by the zoo's order (by year: LeNet ... DenseNet)."""
+    from camviz.models import MODELS
+    order = {name: i for i, name in enumerate(MODELS.names())}
+    return sorted(checkpoints.items(), key=lambda item: (item[1]["dataset"] != "fashion-mnist",
+                                                         order.get(item[1]["model"].split()[0], 99)))
+
+
 def table(checkpoints: dict[str, dict[str, Any]]) -> str:
     rows = [("| checkpoint | model | data set | test accuracy | params | FLOPs / image | epochs (best) "
             "| wall time | stored | command |"),
             "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- | --- |"]
-    for name, e in checkpoints.items():
+    for name, e in ordered(checkpoints):
         best = f" ({e['best_epoch']})" if e.get("best_epoch") not in (None, e["epochs"]) else ""
         rows.append(
             f"| `{name}` | {e['model']} | {e['dataset']} | {e['test_accuracy']:.4f} | "
@@ -130,7 +138,7 @@ def table(checkpoints: dict[str, dict[str, Any]]) -> str:
 
 
 def notes(checkpoints: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"- `{name}`: {e['note']}" for name, e in checkpoints.items() if e.get("note"))
+    return "\n".join(f"- `{name}`: {e['note']}" for name, e in ordered(checkpoints) if e.get("note"))
 
 
 def render_doc(data: dict[str, Any]) -> str:
