@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gradio as gr
@@ -107,7 +106,7 @@ def test_layer_dropdown_follows_the_model(server, client):
 
 
 def test_non_default_layer_and_class(server, client):
-    gallery, label, status, maps, _ = explain(client, CAT, layer="layer3", methods=["gradcam"],
+    gallery, _label, status, maps, _ = explain(client, CAT, layer="layer3", methods=["gradcam"],
                                               target="Trouser")
     ref = reference(server, "resnet14-tiny", CAT, layer="layer3", methods=["gradcam"],
                     target="Trouser")
@@ -196,7 +195,7 @@ def test_image_urls_are_not_fetched(client):
 
 def test_uncached_imagenet_model_is_listed_as_such_and_refused_with_the_fix(server, client):
     model = next(b for b in server.demo.blocks.values() if getattr(b, "elem_id", None) == "explain-model")
-    labels = dict((v, lab) for lab, v in model.choices)
+    labels = {v: lab for lab, v in model.choices}
     assert labels["resnet50"] == "resnet50 (weights not cached)"
     assert labels["resnet14-tiny"] == "resnet14-tiny"
     assert "vgg11" not in labels and "lenet5" not in labels  # no untrained zoo architectures
