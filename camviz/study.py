@@ -52,7 +52,7 @@ STUDY_KEYS = ("name", "description", "base", "runs", "grid", "repeat", "seeds")
 #: Keys the study owns: each run gets its own directory.
 RESERVED = ("out",)
 #: Keys that may differ between a stored run and the study without retraining it.
-IGNORED_ON_REUSE = ("device", "workers", "checkpoints_dir", "register", "out")
+IGNORED_ON_REUSE = ("device", "workers", "checkpoints_dir", "register", "overwrite", "out")
 MARKER = "study.json"
 CSV_COLUMNS = ("run", "changes", "best_val_accuracy", "best_epoch", "test_accuracy",
                "train_seconds", "params", "epochs", "run_dir")

@@ -18,13 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train", help="train a model on a data set (run dir, metrics, plots, checkpoints)",
         description="Train a zoo architecture. Writes runs/<name>-<time>/ (config.yaml, metrics.csv/json, "
                     "loss.png, accuracy.png, best/last.safetensors, confusion matrix, predictions.csv) "
-                    "and registers the best checkpoint as checkpoints/<name>.safetensors. Values come "
+                    "and registers the best checkpoint as <checkpoints-dir>/<name>.safetensors "
+                    "(./checkpoints unless --checkpoints-dir or $CAMVIZ_CHECKPOINTS say otherwise; an "
+                    "existing checkpoint is replaced only with --overwrite, a shipped one never). Values come "
                     "from --config YAML (keys as below with underscores), then flags. Seeded runs "
                     "repeat exactly; runs under `torchrun --nproc_per_node N` use DDP.")
     a = p.add_argument
     a("--config", metavar="FILE", help="YAML file of config keys (flags given here override it)")
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last finished epoch "
-      "(only --epochs, --device, --workers, --checkpoints-dir, --no-register may change)")
+      "(only --epochs, --device, --workers, --checkpoints-dir, --no-register, --overwrite may change)")
     a("--model", default=S, metavar="ARCH", help=f"zoo architecture, see `camviz models` (default: {_D['model']})")
     a("--dataset", default=S, metavar="NAME",
       help=f"{', '.join(dataset_names())} (default: {_D['dataset']})")
@@ -62,7 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--workers", type=int, default=S, metavar="N", help="image-folder decoding processes (default: 2)")
     a("--out", default=S, metavar="RUN_DIR", help="run directory (default: runs/<name>-<time>)")
     a("--name", default=S, help="checkpoint name for --model NAME later (default: <model>-<dataset>)")
-    a("--checkpoints-dir", default=S, metavar="DIR", help="where to register the checkpoint (default: ./checkpoints)")
+    a("--checkpoints-dir", default=S, metavar="DIR",
+      help="folder to register the best checkpoint in, created if missing (default: $CAMVIZ_CHECKPOINTS, "
+           "else ./checkpoints of the current directory - never the installed package's folder)")
+    a("--overwrite", action="store_true", default=S,
+      help="replace an existing <checkpoints-dir>/<name>.safetensors (without it the run is refused "
+           "before training; shipped checkpoints are never replaced)")
     a("--no-register", dest="register", action="store_false", default=S,
       help="do not copy the best checkpoint to the checkpoints dir")
     a("--quiet", action="store_true", help="no progress bars or epoch lines; print only the result")

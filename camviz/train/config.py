@@ -55,6 +55,7 @@ class TrainConfig:
     name: str | None = None              # checkpoint name; None: <model>-<dataset>
     checkpoints_dir: str | None = None
     register: bool = True                # copy the best checkpoint to checkpoints_dir/<name>
+    overwrite: bool = False              # replace an existing checkpoints_dir/<name> (never a shipped one)
 
     def __post_init__(self) -> None:
         from camviz.train.optim import OPTIMIZERS, SCHEDULERS

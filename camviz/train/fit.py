@@ -4,7 +4,9 @@ The run directory gets ``config.yaml``, ``metrics.csv``/``metrics.json``, ``step
 ``loss.png``/``accuracy.png``, ``best.safetensors``/``last.safetensors`` (camviz
 checkpoints), ``state.pt`` (resumable state), and after the last epoch the test results:
 ``confusion.csv``/``confusion.png`` and ``predictions.csv``. The best checkpoint is also
-registered as ``<checkpoints_dir>/<name>.safetensors`` so ``--model NAME`` finds it.
+registered as ``<checkpoints_dir>/<name>.safetensors`` so ``--model NAME`` finds it
+(:mod:`camviz.train.registration`: ``./checkpoints`` by default, never replacing a file
+without ``overwrite`` and never a shipped checkpoint).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from camviz.train.config import TrainConfig, from_dict, load_yaml, save_yaml
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 from camviz.train.plan import build_model_for, checkpoint_meta, plan_data
 from camviz.train.progress import Progress
+from camviz.train.registration import registration_target
 from camviz.train.runtime import (
     DistInfo,
     all_sum,
@@ -47,7 +50,7 @@ from camviz.train.state import STATE_FILE, load_state, save_state
 log = logging.getLogger(__name__)
 
 #: Flags that may change when a run is resumed; everything else must stay as it was.
-RESUME_OVERRIDES = frozenset({"epochs", "device", "workers", "checkpoints_dir", "register"})
+RESUME_OVERRIDES = frozenset({"epochs", "device", "workers", "checkpoints_dir", "register", "overwrite"})
 
 
 class TrainingDivergedError(CamvizError):
@@ -138,6 +141,8 @@ class _Run:
         if not resume and info.is_main and (self.run_dir / STATE_FILE).exists():
             raise ConfigError(f"run directory '{self.run_dir}' already holds a run; resume it with "
                               f"--resume {self.run_dir} or pick another --out")
+        if cfg.register and info.is_main:   # refuse before training, not after it
+            registration_target(cfg.run_name, cfg.checkpoints_dir, overwrite=cfg.overwrite)
         seed_all(cfg.seed)
         self.plan = plan_data(cfg, info)
         self.precision = resolve_precision(state["precision"] if state else cfg.precision, self.device)
@@ -323,11 +328,10 @@ class _Run:
         return test
 
     def _register(self, best: Path) -> Path:
-        from camviz.hub import default_checkpoints_dir
-        cdir = Path(self.config.checkpoints_dir) if self.config.checkpoints_dir else default_checkpoints_dir()
-        dest = cdir / f"{self.config.run_name}.safetensors"
+        cfg = self.config
+        dest = registration_target(cfg.run_name, cfg.checkpoints_dir, overwrite=cfg.overwrite)
         if dest.exists():
-            log.info("replacing checkpoint %s", dest)
+            log.warning("replacing checkpoint %s (--overwrite)", dest)
         return atomic_write(dest, lambda tmp: shutil.copyfile(best, tmp))
 
     def _result(self, *, finished: bool, test: dict | None = None,
