@@ -4,11 +4,15 @@ Run from the repo root:
 
     python checkpoints/ship.py add runs/resnet18-fashion-mnist --note "..."   # ship one run
     python checkpoints/ship.py render                                         # tables only
+    python checkpoints/ship.py refresh                                        # re-record hashes/checks
 
 `add` copies the run's best checkpoint to checkpoints/<name>.safetensors (float16 when
 `camviz evaluate` gives the same test accuracy as float32 within --fp16-tolerance, else
 float32), measures test accuracy, params and FLOPs, rebuilds the exact `camviz train`
-command from the run's config.yaml, and records everything in checkpoints/shipped.json.
+command from the run's config.yaml, and records everything in checkpoints/shipped.json,
+with the file's SHA-256 (`camviz train` never replaces a file with a listed hash) and the
+quick check: accuracy and mean loss on the first CHECK_IMAGES test images, which the
+default test suite compares exactly (the full test split is the `full`-marked test).
 `render` writes docs/checkpoints.md and the README table (between the
 `shipped-checkpoints` markers) from shipped.json, so the tables are always its figures.
 """
@@ -31,7 +35,9 @@ DOC = ROOT / "docs" / "checkpoints.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- shipped-checkpoints:begin -->", "<!-- shipped-checkpoints:end -->"
 # config keys that are not part of how a run is trained (where it lives, what it is called)
-NOT_IN_COMMAND = ("out", "name", "checkpoints_dir", "register", "workers", "data_dir")
+#: the quick check of tests/test_shipped.py: the first this many test images, fp32
+CHECK_IMAGES = 1000
+NOT_IN_COMMAND = ("out", "name", "checkpoints_dir", "register", "overwrite", "workers", "data_dir")
 
 
 # -- the command a run's config.yaml stands for ---------------------------------------
@@ -63,6 +69,21 @@ def describe_model(meta: dict[str, Any]) -> str:
 
 
 # -- shipping one run -----------------------------------------------------------------
+def quick_check(path: Path, dataset: str) -> dict[str, Any]:
+    """Accuracy and mean cross-entropy of a checkpoint on the first CHECK_IMAGES test images."""
+    from camviz.hub import load_model
+    from camviz.train.evaluate import evaluate_model
+    report = evaluate_model(load_model(str(path)), dataset, split="test", precision="fp32",
+                            download=False, limit=CHECK_IMAGES)
+    return {"images": report.n, "accuracy": report.accuracy, "loss": round(report.loss, 6)}
+
+
+def identity(path: Path, dataset: str) -> dict[str, Any]:
+    """What tests/test_shipped.py checks without the full test split: hash and quick check."""
+    from camviz.checkpoint import file_sha256
+    return {"sha256": file_sha256(path), "check": quick_check(path, dataset)}
+
+
 def add(run_dir: Path, name: str | None, note: str, tolerance: float) -> dict[str, Any]:
     from camviz.checkpoint import load_checkpoint, read_meta, save_checkpoint
     from camviz.hub import load_model
@@ -99,11 +120,22 @@ def add(run_dir: Path, name: str | None, note: str, tolerance: float) -> dict[st
         "precision": metrics.get("precision"), "stored": "float16" if use_half else "float32",
         "size_bytes": target.stat().st_size, "note": note,
         "command": train_command(config, name),
+        **identity(target, config["dataset"]),
     }
     data = json.loads(SHIPPED.read_text())
     data["checkpoints"][name] = entry
     SHIPPED.write_text(json.dumps(data, indent=2) + "\n")
     return entry
+
+
+def refresh() -> None:
+    """Re-record every entry's hash and quick check (after a deliberate change of a file or
+    of the evaluation code: the tests compare against these figures exactly)."""
+    data = json.loads(SHIPPED.read_text())
+    for name, entry in data["checkpoints"].items():
+        entry.update(identity(ROOT / "checkpoints" / f"{name}.safetensors", entry["dataset"]))
+        print(f"{name}: {entry['check']}")
+    SHIPPED.write_text(json.dumps(data, indent=2) + "\n")
 
 
 # -- tables ---------------------------------------------------------------------------
@@ -176,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fp16-tolerance", type=float, default=0.001,
                    help="largest test-accuracy change that still ships float16 (default: 0.001)")
     sub.add_parser("render", help="write docs/checkpoints.md and the README table")
+    sub.add_parser("refresh", help="re-record every checkpoint's SHA-256 and quick check")
     args = parser.parse_args(argv)
     if args.cmd == "add":
         metrics = args.run_dir / "metrics.json"
@@ -183,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.run_dir} is not a finished run (no test result in metrics.json)")
         entry = add(args.run_dir, args.name, args.note, args.fp16_tolerance)
         print(json.dumps(entry, indent=2))
+    elif args.cmd == "refresh":
+        refresh()
     render()
     return 0
 

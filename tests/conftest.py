@@ -4,10 +4,23 @@ import pytest
 import torch
 
 # Keep the 2-core machine usable when several test processes run; tests never touch the network.
+# Gradio's and the Hugging Face hub's offline/telemetry variables are NOT set here: the app
+# must set them itself, and tests/app/test_app_offline.py checks that it does.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def skip_unless_installed(dataset: str) -> None:
+    """Skip only when Debian's Fashion-MNIST files are absent; any other failure is a failure."""
+    if dataset in ("fashion-mnist", "mnist"):
+        from camviz.data.mnist import DEBIAN_FASHION, find_idx_dir
+        if dataset == "mnist" or find_idx_dir([DEBIAN_FASHION]) is None:
+            pytest.skip(f"{dataset} is not installed here (apt-get install dataset-fashion-mnist)")
+
+
+@pytest.fixture
+def require_dataset():
+    """``require_dataset(name)`` skips the test when that data set's files are not installed."""
+    return skip_unless_installed
 
 
 @pytest.fixture
@@ -27,3 +40,43 @@ def no_download(monkeypatch):
         raise urllib.error.URLError("no network in tests")
 
     monkeypatch.setattr("camviz.hub._download", fail)
+
+
+# --- Per-module wall time and peak RSS (docs/testing.md): CAMVIZ_TEST_PROFILE=out.tsv pytest ...
+# The kernel's peak-RSS mark (VmHWM) is reset before each module's first test by writing 5 to
+# /proc/self/clear_refs, then read after its last, so each row is that module's own peak.
+_PROFILE = os.environ.get("CAMVIZ_TEST_PROFILE")
+_module_state: dict = {}
+
+
+def _vm(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) // 1024   # MiB
+    return -1
+
+
+def _flush_module() -> None:
+    import time
+    if not _module_state:
+        return
+    with open(_PROFILE, "a") as f:
+        f.write(f"{_module_state['name']}\t{time.perf_counter() - _module_state['t0']:.1f}\t"
+                f"{_vm('VmHWM')}\t{_vm('VmRSS')}\t{os.environ.get('PYTEST_XDIST_WORKER', 'main')}\n")
+    _module_state.clear()
+
+
+if _PROFILE:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(item):
+        import time
+        name = item.nodeid.split("::")[0]
+        if _module_state.get("name") != name:
+            _flush_module()
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            _module_state.update(name=name, t0=time.perf_counter())
+
+    def pytest_sessionfinish(session):
+        _flush_module()
