@@ -30,9 +30,10 @@ def test_no_outbound_connection_at_start_or_per_request(app_dirs, monkeypatch, t
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
+    # camviz.app first, as `camviz app` does: it must itself set gradio's and the hub's offline
+    # and telemetry variables before gradio (and gradio_client) are imported; no conftest helps.
+    from camviz.app import PREDICTED, build_app, launch  # noqa: I001
     from gradio_client import Client, handle_file
-
-    from camviz.app import PREDICTED, build_app, launch
     demo = build_app(app_dirs.checkpoints, samples_dir=CAT.parent)
     _, url, _ = launch(demo, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:

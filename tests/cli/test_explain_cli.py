@@ -224,12 +224,19 @@ def test_imagenet_model_from_the_cache(capsys, tmp_path, torch_home, no_download
     cache = imagenet_cache_path("resnet18")
     cache.parent.mkdir(parents=True)
     torch.manual_seed(0)
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), cache)
+    reference = torchvision.models.resnet18(weights=None).eval()
+    torch.save(reference.state_dict(), cache)
+    # What the probability must be, by hand: 224x224 bilinear, /255, ImageNet mean/std.
+    rgb = np.asarray(Image.open(CAT).convert("RGB").resize((224, 224), Image.Resampling.BILINEAR),
+                     dtype=np.float32) / 255
+    x = (rgb - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+    with torch.no_grad():
+        tabby = float(reference(torch.from_numpy(x.transpose(2, 0, 1))[None]).softmax(1)[0, 281])
     code, stdout, err = run(capsys, CAT, "--model", "resnet18", "--checkpoints-dir", tmp_path,
                             "--class", "Tabby", "--out", tmp_path / "o")
     assert code == 0, err
     m = json.loads((tmp_path / "o" / "cat" / "manifest.json").read_text())
-    assert m["targets"] == [{"index": 281, "name": "tabby", "prob": pytest.approx(m["targets"][0]["prob"])}]
+    assert m["targets"] == [{"index": 281, "name": "tabby", "prob": pytest.approx(tabby, abs=1e-5)}]
     assert m["model"]["source"] == "imagenet" and m["model"]["sha256"] == file_sha256(cache)
     assert m["methods"] == ["cam", "gradcam", "gradcampp"]
     assert np.load(tmp_path / "o" / "cat" / "layer4_cam.npy").shape == (1, 224, 224)

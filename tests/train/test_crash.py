@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -14,7 +13,25 @@ from camviz.checkpoint import read_meta
 from camviz.cli import main
 from camviz.train.state import load_state
 
-ENTRY = "import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))"
+# The child prints a marker at every training step and, at step KILL_STEP of epoch 2, waits
+# to be killed: the kill lands inside epoch 2 on every run, never before or after it.
+KILL_STEP = 10
+ENTRY = f"""
+import sys, time
+from camviz.cli import main
+from camviz.train.progress import Progress
+start, step, where = Progress.start_epoch, Progress.step, {{}}
+def start_epoch(self, epoch, epochs, steps):
+    where["epoch"] = epoch
+    start(self, epoch, epochs, steps)
+def on_step(self, n, loss, acc):
+    step(self, n, loss, acc)
+    print(f"STEP {{where['epoch']}} {{n}}", flush=True)
+    if (where["epoch"], n) == (2, {KILL_STEP}):
+        time.sleep(600)
+Progress.start_epoch, Progress.step = start_epoch, on_step
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def args(out):
@@ -34,25 +51,23 @@ def test_sigkill_mid_epoch_then_resume_matches_straight_run(tmp_path):
     run = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}   # same numerics
     proc = subprocess.Popen([sys.executable, "-c", ENTRY, *args(run)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
     try:
-        deadline = time.monotonic() + 120
-        while not (run / "state.pt").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "first epoch never finished"
-            time.sleep(0.02)
-        time.sleep(0.2)                                   # into epoch 2 (40 steps each)
+        for line in proc.stdout:                          # blocks until the marker or exit
+            seen.append(line.strip())
+            if line.strip() == f"STEP 2 {KILL_STEP}":
+                break
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=60)
+    assert seen[-1:] == [f"STEP 2 {KILL_STEP}"], proc.stderr.read()
     assert proc.returncode == -signal.SIGKILL
-    state = load_state(run)
-    epoch = state["epoch"]
-    assert epoch in (1, 2)                                # whatever was last committed
-    # state.pt is written last (the commit point): a kill while an epoch's files are being
-    # written leaves them one epoch ahead of it, and resuming redoes that epoch.
-    assert read_meta(run / "last.safetensors")["epoch"] in (epoch, epoch + 1)
-    assert len(metrics(run)) in (epoch, epoch + 1)
+    assert "STEP 1 40" in seen                            # epoch 1 ran all its 40 steps
+    # Killed inside epoch 2: epoch 1 is committed, nothing of epoch 2 is.
+    assert load_state(run)["epoch"] == 1
+    assert read_meta(run / "last.safetensors")["epoch"] == 1
+    assert len(metrics(run)) == 1
 
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
     straight = tmp_path / "straight"
