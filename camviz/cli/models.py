@@ -24,11 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="also list layers without parameters or 4-D output")
     p.set_defaults(func=run_layers)
 
-    p = sub.add_parser("info", help="parameters, FLOPs, input size, classes and metrics of a model",
-                       description="Parameters, forward FLOPs per image (torch.utils.flop_counter), "
-                                   "input size, classes and stored metrics. Needs no weights for "
-                                   "ImageNet models.")
+    p = sub.add_parser("info", help="parameters, FLOPs/MACs, input size, classes and metrics of a model",
+                       description="Parameters, forward FLOPs per image (torch.utils.flop_counter: 2 per "
+                                   "multiply-add of convolutions and linear layers), MACs per image "
+                                   "(thop's convention, which papers and the lab reports call FLOPs: 1 "
+                                   "per multiply-add, plus 4 per affine batch-norm element and "
+                                   "average pooling), input size, classes and stored metrics. Needs no weights "
+                                   "for ImageNet models.")
     add_model_args(p)
+    p.add_argument("--input-size", type=int, metavar="PX",
+                   help="count FLOPs/MACs for a PX x PX input (default: the model's input size); "
+                        "e.g. --model resnet50 --input-size 196 for lab report 002's 3.51 G")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_info)
 
@@ -59,14 +65,20 @@ def run_layers(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from camviz.summary import model_info
-    info = model_info(load_from_args(args, pretrained=False))
+    from camviz.errors import ConfigError
+    if args.input_size is not None and args.input_size < 1:
+        raise ConfigError(f"--input-size must be >= 1, got {args.input_size}; pass e.g. --input-size 224")
+    info = model_info(load_from_args(args, pretrained=False), args.input_size)
     if args.json:
         print(json.dumps(info))
         return 0
     for key in ("name", "source", "arch", "checkpoint", "dataset"):
         print(f"{key:<12} {info[key]}")
     print(f"{'params':<12} {info['params']:,}")
-    print(f"{'flops':<12} {info['flops'] / 1e9:.4f} GFLOPs per image")
+    print(f"{'flops':<12} {info['flops'] / 1e9:.4f} GFLOPs per image (torch.utils.flop_counter, "
+          f"2 per multiply-add)")
+    print(f"{'macs':<12} {info['macs'] / 1e9:.4f} GMACs per image (thop's convention, often "
+          f"quoted as FLOPs)")
     print(f"{'input':<12} {'x'.join(map(str, info['input']))}")
     names = info["classes"]
     print(f"{'classes':<12} {len(names)}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
