@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.close()
 
+    from machine import header
+    print(header("benchmarks/app_latency.py " + " ".join(argv if argv is not None else sys.argv[1:])))
     print(f"explain request, {args.model} ({ckpt}), methods {', '.join(METHODS)}, top-5, "
           f"{args.runs} runs, torch threads {__import__('torch').get_num_threads()}")
     print(f"{'':34} {'median':>8} {'p90':>8} {'x library':>10} {'x target':>9}")
