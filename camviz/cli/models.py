@@ -64,8 +64,8 @@ def run_layers(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from camviz.summary import model_info
     from camviz.errors import ConfigError
+    from camviz.summary import model_info
     if args.input_size is not None and args.input_size < 1:
         raise ConfigError(f"--input-size must be >= 1, got {args.input_size}; pass e.g. --input-size 224")
     info = model_info(load_from_args(args, pretrained=False), args.input_size)

@@ -56,6 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--hflip", type=float, default=S, metavar="P", help="horizontal flip probability (default: 0)")
     a("--vflip", type=float, default=S, metavar="P", help="vertical flip probability (default: 0)")
     a("--seed", type=int, default=S, metavar="N", help="same seed, same device: same metrics (default: 0)")
+    a("--init", default=S, metavar="SOURCE",
+      help="start from trained weights: 'imagenet' (torchvision's IMAGENET1K_V1 weights of the same "
+           "architecture, from its cache or downloaded once) or a camviz checkpoint name or path; "
+           "tensors whose name and shape match are copied, the classifier is rebuilt for the new "
+           "classes (default: random initialisation)")
+    a("--freeze", choices=("none", "backbone"), default=S,
+      help="backbone: train the classifier only, every other parameter frozen (needs --init; default: none)")
+    a("--backbone-lr", type=float, default=S, metavar="F",
+      help="learning rate of every parameter outside the classifier (default: --lr)")
     a("--device", default=S, help="auto, cpu, cuda or cuda:N (default: auto)")
     a("--precision", choices=PRECISIONS, default=S,
       help="auto: bf16 autocast where the hardware has it (CUDA, AVX512-BF16/AMX CPUs), else fp32")

@@ -47,6 +47,9 @@ class TrainConfig:
     hflip: float = 0.0
     vflip: float = 0.0
     seed: int = 0
+    init: str | None = None              # start from: "imagenet" or a camviz checkpoint name/path
+    freeze: str = "none"                 # "backbone": train the classifier only (needs init)
+    backbone_lr: float | None = None     # lr of the non-classifier parameters; None: lr
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool = True
@@ -87,6 +90,17 @@ class TrainConfig:
             _positive_int("limit", self.limit, "--limit 1000")
         if self.input_size is not None:
             _positive_int("input_size", self.input_size, "--input-size 28")
+        if self.freeze not in ("none", "backbone"):
+            raise ConfigError(f"freeze must be none or backbone, got {self.freeze!r}; pass --freeze backbone")
+        if self.freeze == "backbone" and not self.init:
+            raise ConfigError("--freeze backbone keeps random weights frozen without --init; pass "
+                              "--init imagenet or --init CHECKPOINT")
+        if self.backbone_lr is not None:
+            _range("backbone_lr", self.backbone_lr, 0.0, math.inf, lo_open=True)
+            if self.freeze == "backbone":
+                raise ConfigError("--backbone-lr has no effect with --freeze backbone; drop one")
+        if self.init is not None and not str(self.init).strip():
+            raise ConfigError("--init needs a value: imagenet, a checkpoint name or a .safetensors path")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}; pass --channels 1 or 3")
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from camviz.checkpoint import atomic_write, save_checkpoint
 from camviz.errors import CamvizError, ConfigError
-from camviz.train import artifacts, loop
+from camviz.train import artifacts, loop, transfer
 from camviz.train.config import TrainConfig, from_dict, load_yaml, save_yaml
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 from camviz.train.plan import build_model_for, checkpoint_meta, plan_data
@@ -151,8 +151,11 @@ class _Run:
             model = model.to(memory_format=torch.channels_last)
         if info.enabled:   # different dropout masks per rank (the model itself is broadcast)
             seed_all(cfg.seed + 1000 * info.rank)
+        # --init copies trained weights in; on resume state.pt has them (and the record)
+        report = transfer.initialise(model, cfg, self.plan.classes) if state is None else None
+        self.init = report.to_dict() if report else (state or {}).get("init")
         self.model = model
-        self.optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
+        self.optimizer = OPTIMIZERS.get(cfg.optimizer)(transfer.param_groups(model, cfg), cfg)
         self.scheduler = SCHEDULERS.get(cfg.scheduler)(self.optimizer, cfg)
         self.scaler = self.precision.scaler()
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -246,7 +249,7 @@ class _Run:
         """Checkpoints, then metrics, then state.pt last: a kill in between redoes the epoch."""
         rngs = gather_objects(rng_state(), self.info)
         if self.info.is_main:
-            meta = checkpoint_meta(self.config, self.plan, self._metrics(row), epoch)
+            meta = checkpoint_meta(self.config, self.plan, self._metrics(row), epoch, self.init)
             if is_best:
                 save_checkpoint(self.run_dir / "best.safetensors", self.model, meta)
             save_checkpoint(self.run_dir / "last.safetensors", self.model, meta)
@@ -259,7 +262,7 @@ class _Run:
                 "scaler": self.scaler.state_dict() if self.scaler else None,
                 "rng": rngs, "history": self.history, "step_losses": self.step_losses,
                 "best": self.best, "precision": self.precision.name,
-                "wall_seconds": self._wall(), "config": self.config.to_dict()})
+                "wall_seconds": self._wall(), "config": self.config.to_dict(), "init": self.init})
         barrier(self.info)
 
     def _diverged(self, epoch: int, err: loop.NonFiniteLossError) -> TrainingDivergedError:
@@ -323,7 +326,7 @@ class _Run:
         best_row = self.history[self.best["epoch"] - 1]
         meta = checkpoint_meta(self.config, self.plan, {
             **self._metrics(best_row), "test_accuracy": stats.accuracy, "test_loss": stats.loss},
-            self.best["epoch"])
+            self.best["epoch"], self.init)
         save_checkpoint(best, self.model, meta)
         return test
 

@@ -94,8 +94,10 @@ def build_model_for(cfg: TrainConfig, plan: DataPlan) -> nn.Module:
                        input_size=p.size, **cfg.model_options)
 
 
-def checkpoint_meta(cfg: TrainConfig, plan: DataPlan, metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
-    """Everything needed to rebuild the model and preprocess its inputs (see camviz.checkpoint)."""
+def checkpoint_meta(cfg: TrainConfig, plan: DataPlan, metrics: dict[str, Any], epoch: int,
+                    init: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything needed to rebuild the model and preprocess its inputs (see camviz.checkpoint),
+    and where its weights started from (``init``: see camviz.train.transfer)."""
     p = plan.preprocess
     return {
         "arch": cfg.model,
@@ -104,5 +106,5 @@ def checkpoint_meta(cfg: TrainConfig, plan: DataPlan, metrics: dict[str, Any], e
         "classes": list(plan.classes), "input_size": p.size, "in_channels": p.channels,
         "mean": list(p.mean), "std": list(p.std), "dataset": cfg.dataset,
         "data_channels": plan.source.channels, "config": cfg.to_dict(), "metrics": metrics,
-        "epoch": epoch,
+        "epoch": epoch, **({"init": init} if init else {}),
     }

@@ -76,9 +76,10 @@ def test_macs_and_flops_of_a_hand_counted_model():
 
 @pytest.mark.parametrize("arch", ["lenet5", "resnet18"])
 def test_flop_counter_is_twice_the_conv_and_linear_macs_of_zoo_models(arch):
+    import torch
+
     from camviz.models import build_model
     from camviz.summary import _macs, count_flops
-    import torch
     model = build_model(arch, num_classes=10, in_channels=1, input_size=28).eval()
     loaded = _loaded(model, 28, channels=1)
     conv_linear = 0
