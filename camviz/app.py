@@ -173,7 +173,8 @@ class ModelCache:
             raise CamvizError("no model chosen; choose one from the Model list")
         opts = self.options()
         if not isinstance(name, str) or name not in opts:
-            raise unknown("model", str(name)[:80], [o.name for o in opts.values()],
+            shown = str(name) if len(str(name)) <= 80 else "..." + str(name)[-77:]   # a path's end says most
+            raise unknown("model", shown, [o.name for o in opts.values()],
                           "choose one from the Model list (the app opens only the checkpoints "
                           "of its checkpoints folder and cached ImageNet weights, never a path)")
         return opts[name]

@@ -256,7 +256,38 @@ def narrowed(study):
     return dataclasses.replace(study, runs=tuple(runs))
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in STUDIES.glob("*.yaml")))
+def _on_folder(path) -> bool:
+    return str(load_study(path).base.get("dataset", "")).startswith("folder:")
+
+
+FOLDER_CONFIGS = sorted(p.name for p in STUDIES.glob("*.yaml") if _on_folder(p))
+DATA_CONFIGS = sorted(p.name for p in STUDIES.glob("*.yaml") if not _on_folder(p))
+
+
+@pytest.mark.parametrize("config", FOLDER_CONFIGS)
+def test_folder_study_configs_build_every_run(config):
+    """Configs for data a user brings (an image folder): every run is a valid train config
+    whose model builds at its input size (they cannot run here without the images)."""
+    from camviz.models import build_model
+    from camviz.train.config import from_dict
+    study = load_study(STUDIES / config)
+    assert len(study.runs) >= 2
+    for run in study.runs:
+        cfg = from_dict(run.values)
+        model = build_model(cfg.model, num_classes=12, in_channels=cfg.channels or 3,
+                            input_size=cfg.input_size, **cfg.model_options)
+        assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_report_002_config_is_the_reports_recipe():
+    study = load_study(STUDIES / "resnet50_12cats_transfer.yaml")
+    runs = {r.name: r.values for r in study.runs}
+    assert runs["fine-tune"]["model"] == "resnet50" and runs["fine-tune"]["init"] == "imagenet"
+    assert runs["fine-tune"]["optimizer"] == "adam" and runs["fine-tune"]["input_size"] == 196
+    assert runs["head-only"]["freeze"] == "backbone" and runs["from-scratch"]["init"] is None
+
+
+@pytest.mark.parametrize("config", DATA_CONFIGS)
 def test_every_shipped_study_config_runs_end_to_end_tiny(config, tmp_path, require_dataset):
     from camviz.study import run_study
     study = narrowed(load_study(STUDIES / config))
