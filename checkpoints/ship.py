@@ -179,7 +179,9 @@ def render_doc(data: dict[str, Any]) -> str:
         "# Shipped checkpoints", "",
         ("Trained with `camviz train` on this machine (2 CPU cores, no GPU); test accuracy is "
         "`camviz evaluate` on the full test split of the stored (shipped) weights, and "
-        "`tests/test_shipped.py` checks each to ±0.005. Written by `python checkpoints/ship.py "
+        "`tests/test_shipped.py` checks each file's SHA-256, its quick check (first 1,000 test "
+        "images) exactly and, under `pytest -m full`, this accuracy to 1e-4. Written by "
+        "`python checkpoints/ship.py "
         "render` from `checkpoints/shipped.json`."), "",
         table(ckpts), "", "How each was trained:", "", notes(ckpts), ""])
 

@@ -6,7 +6,29 @@ import torch
 # Keep the 2-core machine usable when several test processes run; tests never touch the network.
 # Gradio's and the Hugging Face hub's offline/telemetry variables are NOT set here: the app
 # must set them itself, and tests/app/test_app_offline.py checks that it does.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Under pytest-xdist the cores are split between the workers (2 workers on 2 cores: one
+# thread each; two threads each would make every kernel wait for a descheduled thread).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
+
+
+def _malloc_trim() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps it otherwise, so a worker's RSS
+    would stay at the peak of the heaviest module it ever ran)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_after_module():
+    """What a module held (models, data sets, module fixtures) is freed before the next runs."""
+    yield
+    import gc
+    gc.collect()
+    _malloc_trim()
 
 
 def skip_unless_installed(dataset: str) -> None:

@@ -28,6 +28,13 @@ def model(arch: str, size: int):
     return torchvision_model(arch, size)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _drop_models():
+    """The cached torchvision models (VGG-16 alone is 0.5 GB) live for this module only."""
+    yield
+    model.cache_clear()
+
+
 def images(size: int) -> torch.Tensor:
     return torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(7))
 
