@@ -236,7 +236,7 @@ def test_imagenet_model_from_the_cache(capsys, tmp_path, torch_home, no_download
                             "--class", "Tabby", "--out", tmp_path / "o")
     assert code == 0, err
     m = json.loads((tmp_path / "o" / "cat" / "manifest.json").read_text())
-    assert m["targets"] == [{"index": 281, "name": "tabby", "prob": pytest.approx(tabby, abs=1e-5)}]
+    assert m["targets"] == [{"index": 281, "name": "tabby", "prob": pytest.approx(tabby, rel=1e-4)}]
     assert m["model"]["source"] == "imagenet" and m["model"]["sha256"] == file_sha256(cache)
     assert m["methods"] == ["cam", "gradcam", "gradcampp"]
     assert np.load(tmp_path / "o" / "cat" / "layer4_cam.npy").shape == (1, 224, 224)
