@@ -37,8 +37,29 @@ def _version() -> str:
     return __version__
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)   # elsewhere: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode a plain ``open()``/``mkdir()`` would give: 0666/0777 less the umask. Temporary
+    files and folders are created 0600/0700; files we publish must not stay that way."""
+    return (0o777 if directory else 0o666) & ~umask()
+
+
 def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename over ``path``; a crash leaves the old file intact."""
+    """Call ``write(tmp_path)`` then rename over ``path``; a crash leaves the old file intact.
+    The file gets the mode a plain write would (umask applied), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -47,6 +68,7 @@ def atomic_write(path: Path, write) -> Path:
         write(Path(tmp))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

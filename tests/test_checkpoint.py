@@ -173,3 +173,18 @@ def test_newer_format_is_refused(tmp_path, lenet_ckpt):
     save_file(state, str(p), metadata={"camviz": json.dumps(meta)})
     with pytest.raises(CheckpointError, match="newer"):
         read_meta(p)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_atomic_writes_get_the_umasks_mode_not_mkstemps_0600(tmp_path, mask):
+    import os
+    import stat
+
+    from camviz.checkpoint import atomic_write
+    old = os.umask(mask)
+    try:
+        path = atomic_write(tmp_path / "sub" / "f.txt", lambda tmp: tmp.write_text("x"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert not list(path.parent.glob(".*.tmp"))
