@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from camviz.errors import ConfigError
+from camviz.hub import IMAGENET, load_imagenet, load_model
+from camviz.models import MODELS
 from camviz.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ class InitReport:
 
 
 def head_name(cfg: TrainConfig) -> str:
-    from camviz.models import MODELS
     return MODELS.get(cfg.model).classifier
 
 
@@ -57,7 +58,6 @@ def _is_head(key: str, head: str) -> bool:
 def _source(cfg: TrainConfig) -> tuple[dict[str, torch.Tensor], list[str] | None, str]:
     """(state dict, its classes or None, description) of ``cfg.init``."""
     if cfg.init == "imagenet":
-        from camviz.hub import IMAGENET, load_imagenet
         if cfg.model not in IMAGENET:
             raise ConfigError(
                 f"--init imagenet needs an architecture torchvision publishes ImageNet weights for "
@@ -65,7 +65,6 @@ def _source(cfg: TrainConfig) -> tuple[dict[str, torch.Tensor], list[str] | None
                 f"CHECKPOINT or drop --init")
         loaded = load_imagenet(cfg.model, download=cfg.download)
         return loaded.model.state_dict(), list(loaded.classes), f"imagenet:{loaded.meta['weights']}"
-    from camviz.hub import load_model
     loaded = load_model(cfg.init, checkpoints_dir=cfg.checkpoints_dir, pretrained=True)
     if loaded.source != "checkpoint":
         raise ConfigError(f"--init '{cfg.init}' is not a camviz checkpoint (it resolves to a "
