@@ -51,10 +51,10 @@ def umask() -> int:
     return mask
 
 
-def default_mode(directory: bool = False) -> int:
-    """The mode a plain ``open()``/``mkdir()`` would give: 0666/0777 less the umask. Temporary
-    files and folders are created 0600/0700; files we publish must not stay that way."""
-    return (0o777 if directory else 0o666) & ~umask()
+def default_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0666 less the umask (mkstemp's
+    temporary files are 0600; files we publish must not stay that way)."""
+    return 0o666 & ~umask()
 
 
 def atomic_write(path: Path, write) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from camviz.train.config import PRECISIONS, TrainConfig
+from camviz.train.config import FREEZE, PRECISIONS, TrainConfig
 
 _D = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 S = argparse.SUPPRESS   # unset flags stay out of the namespace, so YAML values survive
@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
            "architecture, from its cache or downloaded once) or a camviz checkpoint name or path; "
            "tensors whose name and shape match are copied, the classifier is rebuilt for the new "
            "classes (default: random initialisation)")
-    a("--freeze", choices=("none", "backbone"), default=S,
+    a("--freeze", choices=FREEZE, default=S,
       help="backbone: train the classifier only, every other parameter frozen (needs --init; default: none)")
     a("--backbone-lr", type=float, default=S, metavar="F",
       help="learning rate of every parameter outside the classifier (default: --lr)")

@@ -16,6 +16,7 @@ import yaml
 from camviz.errors import ConfigError, did_you_mean
 
 PRECISIONS = ("auto", "fp32", "bf16")
+FREEZE = ("none", "backbone")
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class TrainConfig:
             _positive_int("limit", self.limit, "--limit 1000")
         if self.input_size is not None:
             _positive_int("input_size", self.input_size, "--input-size 28")
-        if self.freeze not in ("none", "backbone"):
-            raise ConfigError(f"freeze must be none or backbone, got {self.freeze!r}; pass --freeze backbone")
+        if self.freeze not in FREEZE:
+            raise ConfigError(f"freeze must be {' or '.join(FREEZE)}, got {self.freeze!r}; pass --freeze backbone")
         if self.freeze == "backbone" and not self.init:
             raise ConfigError("--freeze backbone keeps random weights frozen without --init; pass "
                               "--init imagenet or --init CHECKPOINT")

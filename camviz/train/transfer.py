@@ -30,9 +30,6 @@ from camviz.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-FREEZE = ("none", "backbone")
-
-
 @dataclass
 class InitReport:
     """What ``--init`` did: recorded in the run's checkpoints as ``meta['init']``."""
