@@ -5,21 +5,34 @@ Public API re-exports only; nothing heavy runs at import.
 - ``camviz.explain(model, images, layer=..., methods=..., targets=..., topk=...)``: maps of
   any ``torch.nn.Module`` from one forward pass (:mod:`camviz.cam`).
 - ``camviz.explain_images(loaded, paths_or_images, ...)``: files in, predictions and maps out,
-  as the CLI and the app use it (:mod:`camviz.explainer`).
+  as the CLI and the app use it (:mod:`camviz.explainer`; :mod:`camviz.outputs` draws and
+  writes them).
 - ``camviz.load_model(name_or_path)``: a checkpoint, an ImageNet model or a zoo architecture.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from camviz.cam import METHODS, Explanation, explain
+from camviz.checkpoint import load_checkpoint, save_checkpoint
+from camviz.errors import CamvizError
+from camviz.explainer import ImageExplanation, explain_images
+from camviz.handle import LoadedModel
+from camviz.hub import load_model
+from camviz.models import MODELS, build_model
+from camviz.version import __version__
 
-from camviz.cam import METHODS, Explanation, explain  # noqa: E402
-from camviz.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from camviz.errors import CamvizError  # noqa: E402
-from camviz.explainer import ImageExplanation, explain_images  # noqa: E402
-from camviz.hub import LoadedModel, load_model  # noqa: E402
-from camviz.models import MODELS, build_model  # noqa: E402
-
-__all__ = ["METHODS", "MODELS", "CamvizError", "Explanation", "ImageExplanation", "LoadedModel",
-           "build_model", "explain", "explain_images", "load_checkpoint", "load_model",
-           "save_checkpoint", "__version__"]
+__all__ = [
+           "METHODS",
+           "MODELS",
+           "CamvizError",
+           "Explanation",
+           "ImageExplanation",
+           "LoadedModel",
+           "__version__",
+           "build_model",
+           "explain",
+           "explain_images",
+           "load_checkpoint",
+           "load_model",
+           "save_checkpoint",
+]

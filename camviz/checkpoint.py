@@ -9,71 +9,28 @@ written atomically (temp file + rename) and never unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from camviz.errors import CheckpointError, CamvizError
+from camviz.errors import CamvizError, CheckpointError
 
-if TYPE_CHECKING:
-    from camviz.hub import LoadedModel
+# atomic_write and file_sha256 are imported from here by training code, which predates fileio
+from camviz.fileio import atomic_write, default_mode, file_sha256, umask  # noqa: F401
+from camviz.handle import LoadedModel
+from camviz.models import MODELS, build_model
+from camviz.version import __version__
 
 FORMAT_VERSION = 1
 META_KEY = "camviz"
 REQUIRED = ("arch", "arch_kwargs", "classes", "mean", "std")
-
-
-def _version() -> str:
-    from camviz import __version__
-    return __version__
-
-
-def umask() -> int:
-    """The process's umask, read without changing it where the OS allows (Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)   # elsewhere: the classic set-and-restore
-    os.umask(mask)
-    return mask
-
-
-def default_mode() -> int:
-    """The mode a plain ``open()`` would give a new file: 0666 less the umask (mkstemp's
-    temporary files are 0600; files we publish must not stay that way)."""
-    return 0o666 & ~umask()
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename over ``path``; a crash leaves the old file intact.
-    The file gets the mode a plain write would (umask applied), not mkstemp's 0600."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any], *,
@@ -93,7 +50,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict[str, A
         if half and v.is_floating_point():
             v = v.to(torch.float16)
         state[k] = v.contiguous().clone()
-    full = {**meta, "format_version": FORMAT_VERSION, "camviz_version": _version(),
+    full = {**meta, "format_version": FORMAT_VERSION, "camviz_version": __version__,
             "dtype": "float16" if half else "float32",
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     text = json.dumps(full, default=_jsonable)
@@ -153,14 +110,6 @@ def _short(err: BaseException) -> str:
     return str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state`` into ``model`` strictly, casting dtypes; mismatches are CheckpointErrors."""
     own = model.state_dict()
@@ -185,11 +134,8 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
-                    name: str | None = None) -> "LoadedModel":
+                    name: str | None = None) -> LoadedModel:
     """Rebuild the model stored in a camviz checkpoint, in eval mode on ``device``."""
-    from camviz.hub import LoadedModel
-    from camviz.models import MODELS, build_model
-
     path = Path(path)
     meta = read_meta(path)
     arch = meta["arch"]

@@ -38,6 +38,12 @@ class ImageError(CamvizError):
     """An image file that cannot be read safely."""
 
 
+class MethodNotApplicable(CamvizError):
+    """A CAM method that cannot explain this model at this layer (e.g. CAM without a
+    GAP -> linear head). ``explain(..., skip_inapplicable=True)`` leaves such a method out
+    and says why in ``Explanation.skipped`` instead of raising."""
+
+
 class ConfigError(CamvizError):
     """A bad option value (learning rate, batch size, epochs, ...)."""
 

@@ -1,36 +1,29 @@
-"""Images in, class activation maps and predictions out: the one call shared by CLI and app.
+"""The explain layer: images in, predictions and class activation maps out — no files.
 
-Split in two so the app can show results without touching the disk:
-
-* :func:`explain_images` / :func:`iter_explanations` — decode and check every image, run
-  the CAM engine (:func:`camviz.cam.explain`) in batches, return one
-  :class:`ImageExplanation` per image (display RGB, top-k predictions, explained classes,
-  maps per ``(layer, method)``);
-* :func:`write_outputs` — overlays, a grid, ``.npy`` maps and a JSON manifest per image,
-  written into a hidden staging folder and moved into place only when everything
-  succeeded, so an error never leaves half an output behind.
+:func:`explain_images` / :func:`iter_explanations` decode and check every image, make the
+model's input (:func:`camviz.handle.preprocess`), run the CAM engine
+(:func:`camviz.cam.explain`) in batches and return one :class:`ImageExplanation` per image
+(display RGB, the model's input, top-k predictions, explained classes, maps per
+``(layer, method)``). Drawing and writing them is :mod:`camviz.outputs`' job; the CLI and
+the app both call these two modules.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from camviz.errors import CamvizError, ConfigError, unknown
-from camviz.hub import LoadedModel
-from camviz.images import ImageSource, as_rgb_image, display_image, preprocess
-from camviz.viz import COLORMAPS, check_alpha, encode_png, grid, overlay
+from camviz.cam import METHODS, explain, resolve_layers
+from camviz.cam.targets import check_score
+from camviz.errors import ConfigError
+from camviz.handle import LoadedModel, model_input, preprocess
+from camviz.images import ImageSource, as_rgb_image, display_image
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +52,8 @@ class ImageExplanation:
     target_names: list[str]
     maps: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (K, S, S) in [0, 1]
     raw: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)   # (K, h, w) unnormalised
+    model_input: np.ndarray | None = None      # what the model saw, uint8 SxS (grey) or SxSx3
+    skipped: dict[str, str] = field(default_factory=dict)  # method -> why it does not apply
 
     def map(self, layer: str | None = None, method: str | None = None, k: int = 0) -> np.ndarray:
         """One (S, S) map; layer/method default to the first computed."""
@@ -66,7 +61,9 @@ class ImageExplanation:
 
     def overlay(self, layer: str | None = None, method: str | None = None, k: int = 0, *,
                 alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
-        """The map blended over :attr:`rgb` (uint8 HxWx3)."""
+        """The map blended over :attr:`rgb` (uint8 HxWx3); see :func:`camviz.viz.overlay`."""
+        # Deferred: drawing needs OpenCV, which `import camviz` must not load.
+        from camviz.viz import overlay
         return overlay(self.rgb, self.map(layer, method, k), alpha=alpha, colormap=colormap)
 
 
@@ -74,31 +71,11 @@ class ImageExplanation:
 
 def resolve_class(loaded: LoadedModel, value: int | str) -> int:
     """A class name (exact, then case-insensitive) or index → a checked class index."""
-    classes = loaded.classes
-    n = len(classes)
-    if isinstance(value, str):
-        text = value.strip()
-        for same in (lambda c: c == text, lambda c: c.lower() == text.lower()):
-            hits = [i for i, c in enumerate(classes) if same(c)]
-            if hits:
-                return hits[0]
-        if not re.fullmatch(r"[+-]?\d+", text):
-            few = "" if n <= 12 else f"e.g. {', '.join(classes[:5])}, ... ({n} classes); "
-            raise unknown("class", text, classes,
-                          f"{few}pass a class name or an index 0..{n - 1} "
-                          f"(`camviz info --model {loaded.name}` lists them)")
-        value = int(text)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"class must be a name or an index, got {value!r}")
-    if not 0 <= int(value) < n:
-        raise ConfigError(f"class index {int(value)} is out of range for model '{loaded.name}' "
-                          f"with {n} classes; pass 0..{n - 1} or a class name")
-    return int(value)
+    return loaded.class_index(value)
 
 
 def resolve_methods(methods: Sequence[str] | str | None) -> tuple[list[str], bool]:
     """Method names checked against the engine's registry; and whether they were explicit."""
-    from camviz.cam import METHODS
     if methods is None:
         return list(DEFAULT_METHODS), False
     if isinstance(methods, str):
@@ -113,7 +90,6 @@ def resolve_methods(methods: Sequence[str] | str | None) -> tuple[list[str], boo
 
 def resolve_layer_names(loaded: LoadedModel, layers: Sequence[str] | str | None) -> list[str]:
     """Layer names (default: the model's CAM layer), checked against the model."""
-    from camviz.cam.hooks import resolve_layers
     if layers is None or (not isinstance(layers, str) and len(layers) == 0):
         if not loaded.cam_layer:
             raise ConfigError(f"model '{loaded.name}' has no default CAM layer; pass --layer "
@@ -124,7 +100,8 @@ def resolve_layer_names(loaded: LoadedModel, layers: Sequence[str] | str | None)
     return list(resolve_layers(loaded.model, list(dict.fromkeys(layers))))
 
 
-def _targets(loaded: LoadedModel, target, topk: int) -> list[int] | None:
+def resolve_targets(loaded: LoadedModel, target, topk: int) -> list[int] | None:
+    """The classes to explain (``None``: the predicted one), checked against ``topk``."""
     n = len(loaded.classes)
     if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or not 1 <= topk <= n:
         raise ConfigError(f"topk {topk!r} must be between 1 and {n} (the number of classes)")
@@ -135,7 +112,23 @@ def _targets(loaded: LoadedModel, target, topk: int) -> list[int] | None:
     values = [target] if isinstance(target, (str, int, np.integer)) else list(target)
     if not values:
         raise ConfigError("an empty list of classes was given; pass at least one class")
-    return list(dict.fromkeys(resolve_class(loaded, v) for v in values))
+    return list(dict.fromkeys(loaded.class_index(v) for v in values))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked arguments of one :func:`iter_explanations` call."""
+
+    layers: list[str]
+    methods: list[str]
+    skip_inapplicable: bool     # leave out methods that cannot apply (else raise)
+    classes: list[int] | None
+    topk: int
+    predictions: int
+    batch_size: int
+    score: str
+    display_size: int
+    max_pixels: int | None
 
 
 # ------------------------------------------------------------------------- compute
@@ -159,6 +152,7 @@ def iter_explanations(
     display_size: int = DISPLAY_SIZE,
     names: Sequence[str] | None = None,
     max_pixels: int | None = None,
+    skip_inapplicable: bool | None = None,
 ) -> Iterator[ImageExplanation]:
     """Explain images one batch at a time, yielding one :class:`ImageExplanation` each.
 
@@ -167,20 +161,24 @@ def iter_explanations(
     :data:`DEFAULT_METHODS`). ``target``: ``None`` (the predicted class), a class index or
     name, or a list of them; ``topk=K`` explains the K best classes instead. ``predictions``:
     how many (class, prob) pairs to report. ``names``: output stems (default: file stems).
+    ``skip_inapplicable``: leave out a method that cannot apply to the model at a layer
+    (its reason in ``ImageExplanation.skipped``) instead of raising; default: only for the
+    default methods.
 
     Arguments are checked at once; the first ``next()`` decodes every image (so a bad file
     fails before any model work) and then runs the batches.
     """
-    from camviz.cam.targets import check_score
-
     method_names, explicit = resolve_methods(methods)
-    layer_names = resolve_layer_names(loaded, layers)
-    classes = _targets(loaded, target, topk)
     check_score(score)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch size {batch_size!r} must be a positive integer")
     if not isinstance(predictions, int) or predictions < 1:
         raise ConfigError(f"predictions {predictions!r} must be a positive integer")
+    plan = _Plan(layers=resolve_layer_names(loaded, layers), methods=method_names,
+                 skip_inapplicable=not explicit if skip_inapplicable is None else skip_inapplicable,
+                 classes=resolve_targets(loaded, target, topk), topk=topk,
+                 predictions=min(predictions, len(loaded.classes)), batch_size=batch_size,
+                 score=score, display_size=display_size, max_pixels=max_pixels)
     sources = list(images)
     if not sources:
         raise ConfigError("no images given")
@@ -189,69 +187,68 @@ def iter_explanations(
     stems = unique_names([str(n) for n in names] if names is not None
                          else [_default_stem(s, i) for i, s in enumerate(sources)])
     labels = [_label(s, i) for i, s in enumerate(sources)]
-    return _run(loaded, sources, labels, stems, layer_names, method_names, explicit, classes,
-                topk, min(predictions, len(loaded.classes)), batch_size, score, display_size,
-                max_pixels)
+    return _run(loaded, plan, sources, labels, stems)
 
 
-def _run(loaded, sources, labels, stems, layers, methods, explicit, classes, topk, npred,
-         batch_size, score, display_size, max_pixels) -> Iterator[ImageExplanation]:
+def _run(loaded: LoadedModel, plan: _Plan, sources: list, labels: list[str],
+         stems: list[str]) -> Iterator[ImageExplanation]:
     for src, label in zip(sources, labels):  # decode everything first: fail before computing
-        as_rgb_image(src, max_pixels=max_pixels, name=label)
-    for start in range(0, len(sources), batch_size):
-        idx = range(start, min(start + batch_size, len(sources)))
-        pils = [as_rgb_image(sources[i], max_pixels=max_pixels, name=labels[i]) for i in idx]
-        x = preprocess(pils, loaded)
-        out, methods = _engine(loaded, x, layers, methods, explicit, classes, topk, score)
-        first = out[layers[0]]
+        as_rgb_image(src, max_pixels=plan.max_pixels, name=label)
+    methods, skipped = list(plan.methods), {}
+    for start in range(0, len(sources), plan.batch_size):
+        idx = range(start, min(start + plan.batch_size, len(sources)))
+        pils = [as_rgb_image(sources[i], max_pixels=plan.max_pixels, name=labels[i]) for i in idx]
+        seen = model_input(pils, loaded)
+        out = _engine(loaded, preprocess(pils, loaded), plan, methods)
+        for ex in out.values():
+            for m, why in ex.skipped.items():
+                if m not in skipped:
+                    log.info("skipping '%s' for model '%s': %s", m, loaded.name, why)
+                skipped.setdefault(m, why)
+        # a method skipped at any layer is left out at all of them, and in later batches
+        methods = [m for m in methods if m not in skipped]
+        first = out[plan.layers[0]]
         probs = first.probs.detach().float().cpu().numpy()
         chosen = first.targets.detach().cpu().numpy().reshape(len(pils), -1)
         per_key = {}
-        for layer in layers:
+        for layer in plan.layers:
             for m in methods:
                 per_key[(layer, m)] = (_as_nk(out[layer].maps[m], len(pils)),
                                        _as_nk(out[layer].raw[m], len(pils)))
         for j, i in enumerate(idx):
             p = probs[j]
-            order = np.argsort(-p, kind="stable")[:npred]
+            order = np.argsort(-p, kind="stable")[:plan.predictions]
             tgt = [int(t) for t in chosen[j]]
             yield ImageExplanation(
                 name=stems[i], source=labels[i], size=pils[j].size,
-                rgb=display_image(pils[j], display_size), model=loaded.name,
-                layers=list(layers), methods=list(methods), score=score, probs=p.astype(np.float32),
+                rgb=display_image(pils[j], plan.display_size), model=loaded.name,
+                layers=list(plan.layers), methods=list(methods), score=plan.score,
+                probs=p.astype(np.float32),
                 predictions=[(loaded.classes[c], float(p[c])) for c in order],
                 top_indices=[int(c) for c in order], targets=tgt,
                 target_names=[loaded.classes[t] for t in tgt],
                 maps={k: v[0][j].copy() for k, v in per_key.items()},  # free the batch
-                raw={k: v[1][j].copy() for k, v in per_key.items()})
+                raw={k: v[1][j].copy() for k, v in per_key.items()},
+                model_input=np.asarray(seen[j], dtype=np.uint8).copy(), skipped=dict(skipped))
 
 
-def _engine(loaded, x, layers, methods, explicit, classes, topk, score):
-    """One engine call; with the default methods, retry without ``cam`` where it cannot apply."""
-    from camviz.cam import explain as cam_explain
-
-    if classes is None:
+def _engine(loaded: LoadedModel, x, plan: _Plan, methods: list[str]):
+    """One engine call for all layers and methods (inapplicable ones skipped or raised)."""
+    if not methods:
+        raise ConfigError(f"none of the methods asked for ({', '.join(plan.methods)}) applies "
+                          f"to model '{loaded.name}' at {', '.join(plan.layers)}; choose gradcam, "
+                          "which works for any head")
+    if plan.classes is None:
         targets = None
-    elif len(classes) == 1:
-        targets = classes[0]
+    elif len(plan.classes) == 1:
+        targets = plan.classes[0]
     else:
-        targets = [list(classes)] * x.shape[0]
-
-    def call(ms):
-        # CAM reads the classifier named in the model's spec, not a guess.
-        fc = loaded.classifier if "cam" in ms else None
-        return cam_explain(loaded.model, x, layer=list(layers), methods=tuple(ms), targets=targets,
-                           topk=topk if topk > 1 else None, score=score, classifier=fc)
-
-    if explicit or "cam" not in methods:
-        return call(methods), methods
-    try:
-        return call(methods), methods
-    except CamvizError as err:
-        rest = [m for m in methods if m != "cam"]
-        out = call(rest)  # if the problem was not CAM's, this raises it again
-        log.info("skipping 'cam' for model '%s': %s", loaded.name, err)
-        return out, rest
+        targets = [list(plan.classes)] * x.shape[0]
+    # CAM reads the classifier named in the model's spec, not a guess.
+    fc = loaded.classifier if "cam" in methods else None
+    return explain(loaded.model, x, layer=list(plan.layers), methods=tuple(methods),
+                   targets=targets, topk=plan.topk if plan.topk > 1 else None, score=plan.score,
+                   classifier=fc, skip_inapplicable=plan.skip_inapplicable)
 
 
 def _as_nk(t, n: int) -> np.ndarray:
@@ -270,155 +267,19 @@ def _label(src: ImageSource, i: int) -> str:
     return str(src) if isinstance(src, (str, os.PathLike)) else f"image {i + 1}"
 
 
+def safe_name(text: str) -> str:
+    """``text`` with every run of characters outside ``A-Za-z0-9._-`` replaced by '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
 def unique_names(stems: Sequence[str]) -> list[str]:
     """File-safe, unique stems: odd characters → '_', repeats get '-2', '-3', ..."""
     out, seen = [], set()
     for s in stems:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("._") or "image"
+        base = safe_name(s).strip("._") or "image"
         name, k = base, 2
         while name in seen:
             name, k = f"{base}-{k}", k + 1
         seen.add(name)
         out.append(name)
     return out
-
-
-# ------------------------------------------------------------------------- grids
-
-def explanation_grid(results: Sequence[ImageExplanation], *, alpha: float = 0.5,
-                     colormap: str = "jet", title: str | None = None) -> np.ndarray:
-    """One image explained by one or more models: rows = model × layer × class, columns =
-    the input then each method; with a colour bar (uint8 RGB)."""
-    if not results:
-        raise ValueError("no explanations to draw")
-    methods = list(dict.fromkeys(m for r in results for m in r.methods))
-    cells, rows = [], []
-    for r in results:
-        for layer in r.layers:
-            for k, (t, tname) in enumerate(zip(r.targets, r.target_names)):
-                row: list[np.ndarray | None] = [r.rgb if not cells else None]
-                row += [r.overlay(layer, m, k, alpha=alpha, colormap=colormap)
-                        if (layer, m) in r.maps else None for m in methods]
-                cells.append(row)
-                rows.append(f"{r.model} · {layer}\n{tname} ({r.probs[t]:.2f})")
-    from camviz.cam import METHODS
-    top = results[0].predictions[0]
-    titles = ["input"] + [METHODS.get(m).title for m in methods]
-    return grid(cells, row_labels=rows, col_labels=titles, colormap=colormap,
-                title=title if title is not None else
-                f"{Path(results[0].source).name} — predicted {top[0]} ({top[1]:.2f})")
-
-
-# ------------------------------------------------------------------------- files
-
-def _file_key(layer: str, method: str, target: int | None) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer)
-    return f"{safe}_{method}" + ("" if target is None else f"_c{target}")
-
-
-def manifest(r: ImageExplanation, loaded: LoadedModel, *, alpha: float, colormap: str,
-             sha256: str | None, files: dict[str, Any]) -> dict[str, Any]:
-    """The JSON record written beside one image's outputs."""
-    from camviz import __version__
-    return {
-        "camviz_version": __version__,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "image": {"source": r.source, "name": r.name, "width": r.size[0], "height": r.size[1]},
-        "model": {"name": loaded.name, "source": loaded.source, "arch": loaded.arch,
-                  "checkpoint": str(loaded.checkpoint) if loaded.checkpoint else None,
-                  "sha256": sha256, "input_size": loaded.input_size,
-                  "in_channels": loaded.in_channels, "num_classes": len(loaded.classes)},
-        "layers": r.layers,
-        "methods": r.methods,
-        "score": r.score,
-        "targets": [{"index": t, "name": n, "prob": float(r.probs[t])}
-                    for t, n in zip(r.targets, r.target_names)],
-        "predictions": [{"rank": i + 1, "index": c, "name": n, "prob": p}
-                        for i, (c, (n, p)) in enumerate(zip(r.top_indices, r.predictions))],
-        "overlay": {"alpha": alpha, "colormap": colormap},
-        "files": files,
-    }
-
-
-def _write_one(r: ImageExplanation, folder: Path, loaded: LoadedModel, alpha: float,
-               colormap: str, sha256: str | None) -> None:
-    folder.mkdir()
-    maps = []
-    several = len(r.targets) > 1
-    for layer in r.layers:
-        for m in r.methods:
-            key = _file_key(layer, m, None)
-            np.save(folder / f"{key}.npy", r.maps[(layer, m)].astype(np.float32))
-            np.save(folder / f"{key}.raw.npy", r.raw[(layer, m)].astype(np.float32))
-            for k, t in enumerate(r.targets):
-                png = _file_key(layer, m, t if several else None) + ".png"
-                (folder / png).write_bytes(encode_png(r.overlay(layer, m, k, alpha=alpha,
-                                                                colormap=colormap)))
-                maps.append({"layer": layer, "method": m, "target": t, "overlay": png,
-                             "map": f"{key}.npy", "map_index": k, "raw": f"{key}.raw.npy"})
-    (folder / "grid.png").write_bytes(encode_png(explanation_grid([r], alpha=alpha, colormap=colormap)))
-    files = {"grid": "grid.png", "maps": maps}
-    text = json.dumps(manifest(r, loaded, alpha=alpha, colormap=colormap, sha256=sha256,
-                               files=files), indent=2)
-    (folder / "manifest.json").write_text(text + "\n")
-
-
-def write_outputs(results: Iterable[ImageExplanation], out_dir: str | os.PathLike, *,
-                  loaded: LoadedModel, alpha: float = 0.5, colormap: str = "jet") -> list[Path]:
-    """Write ``out_dir/<image name>/``: one overlay PNG per layer × method (× class),
-    ``grid.png``, the maps (``<layer>_<method>.npy``, (K, S, S) in [0, 1]) and raw maps
-    (``.raw.npy``, layer resolution), and ``manifest.json``. Returns the files written.
-
-    ``results`` may be a lazy iterator (it is consumed here). Everything goes to a hidden
-    staging folder beside ``out_dir`` first; only when all images succeeded are the image
-    folders moved in (replacing earlier folders of the same name). On any error nothing
-    new is left behind.
-    """
-    alpha = check_alpha(alpha)
-    COLORMAPS.get(colormap)
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output '{out_dir}' exists and is not a directory; pass another --out")
-    created = _make_parents(out_dir.parent)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
-    sha256 = loaded.sha256
-    if sha256 is None and loaded.checkpoint is not None and Path(loaded.checkpoint).is_file():
-        from camviz.checkpoint import file_sha256
-        sha256 = file_sha256(loaded.checkpoint)
-    done = False
-    try:
-        names = []
-        for r in results:
-            _write_one(r, stage / r.name, loaded, alpha, colormap, sha256)
-            names.append(r.name)
-        out_dir.mkdir(exist_ok=True)
-        trash = stage / ".replaced"
-        trash.mkdir()
-        written: list[Path] = []
-        for name in names:
-            dest = out_dir / name
-            if dest.exists():
-                os.replace(dest, trash / name)
-            os.replace(stage / name, dest)
-            written += sorted(p for p in dest.iterdir() if p.is_file())
-        done = True
-        return written
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        if not done:
-            for d in reversed(created):
-                try:
-                    d.rmdir()
-                except OSError:
-                    break
-
-
-def _make_parents(path: Path) -> list[Path]:
-    """mkdir -p, returning the folders it created (outermost first)."""
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    path.mkdir(parents=True, exist_ok=True)
-    return list(reversed(missing))

@@ -14,6 +14,7 @@ So ``--model resnet50`` means torchvision's ImageNet ResNet-50 unless a checkpoi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -23,36 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torchvision
 from torch import nn
 
 from camviz.checkpoint import load_checkpoint, load_weights, read_meta
 from camviz.errors import CamvizError, ModelUnavailableError, unknown
+from camviz.handle import LoadedModel
+from camviz.models import MODELS, build_model
 from camviz.registry import Registry
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to explain, with what is needed to preprocess its inputs."""
-
-    model: nn.Module
-    name: str
-    source: str                 # "checkpoint" | "imagenet" | "untrained"
-    arch: str
-    classes: list[str]
-    input_size: int
-    in_channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    cam_layer: str | None
-    classifier: str | None
-    checkpoint: Path | None = None
-    sha256: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +49,8 @@ class ImageNetSpec:
     build_kwargs: dict[str, Any] = field(default_factory=dict)
     fix_state: Callable[[dict], dict] | None = None
     after_load: Callable[[nn.Module], None] | None = None
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 IMAGENET: Registry[ImageNetSpec] = Registry("ImageNet model")
@@ -103,7 +89,6 @@ for _spec in (
 
 
 def _weights_enum(name: str):
-    import torchvision
     return torchvision.models.get_model_weights(name).IMAGENET1K_V1
 
 
@@ -121,7 +106,6 @@ def _download(url: str, dest: Path) -> None:
 def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.device = "cpu",
                   download: bool = True) -> LoadedModel:
     """A torchvision ImageNet model; weights from the cache, downloaded if missing and allowed."""
-    import torchvision
     spec = IMAGENET.get(name)
     weights = _weights_enum(name)
     model = torchvision.models.get_model(name, weights=None, **spec.build_kwargs)
@@ -154,23 +138,23 @@ def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.dev
     return LoadedModel(
         model=model, name=name, source="imagenet" if pretrained else "untrained", arch=name,
         classes=list(weights.meta["categories"]), input_size=224, in_channels=3,
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, cam_layer=spec.cam_layer,
+        mean=spec.mean, std=spec.std, cam_layer=spec.cam_layer,
         classifier=spec.classifier, checkpoint=path if pretrained else None,
         meta={"weights": str(weights)})
 
 
 def load_zoo(name: str, device: str | torch.device = "cpu", **kwargs) -> LoadedModel:
     """A zoo architecture with random weights (for layer listings and tests)."""
-    from camviz.models import MODELS, build_model
     spec = MODELS.get(name)
     model = build_model(name, **kwargs).eval().to(device)
     num_classes = kwargs.get("num_classes", 10)
     in_ch = kwargs.get("in_channels") or spec.in_channels
+    mean, std = spec.normalization(in_ch)
     return LoadedModel(
         model=model, name=name, source="untrained", arch=name,
         classes=[f"class{i}" for i in range(num_classes)],
         input_size=kwargs.get("input_size") or spec.input_size, in_channels=in_ch,
-        mean=(0.5,) * in_ch, std=(0.5,) * in_ch, cam_layer=spec.cam_layer,
+        mean=mean, std=std, cam_layer=spec.cam_layer,
         classifier=spec.classifier)
 
 
@@ -197,7 +181,6 @@ def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None =
     ``pretrained=False`` builds ImageNet architectures without weights (for ``camviz layers``
     and ``camviz info``, which need no weights).
     """
-    from camviz.models import MODELS
     cdir = Path(checkpoints_dir) if checkpoints_dir else default_checkpoints_dir()
     target = str(name_or_path)
     path = Path(target).expanduser()
@@ -217,8 +200,8 @@ def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None =
 
 
 @dataclass(frozen=True)
-class ModelEntry:
-    """One row of `camviz models`."""
+class ModelListing:
+    """One row of `camviz models`: a name ``--model`` accepts and where it comes from."""
 
     name: str
     source: str
@@ -227,7 +210,6 @@ class ModelEntry:
 
 def shipped_names(checkpoints_dir: Path) -> set[str]:
     """Checkpoint names listed in ``checkpoints/shipped.json`` (the ones the repo ships)."""
-    import json
     f = checkpoints_dir / "shipped.json"
     if not f.is_file():
         return set()
@@ -237,9 +219,8 @@ def shipped_names(checkpoints_dir: Path) -> set[str]:
         raise CamvizError(f"{f} is not valid JSON ({err}); restore it from git") from None
 
 
-def list_models(checkpoints_dir: str | os.PathLike | None = None) -> list[ModelEntry]:
+def list_models(checkpoints_dir: str | os.PathLike | None = None) -> list[ModelListing]:
     """Every name ``--model`` accepts, with where it comes from."""
-    from camviz.models import MODELS
     cdir = Path(checkpoints_dir) if checkpoints_dir else default_checkpoints_dir()
     shipped = shipped_names(cdir)
     rows = []
@@ -252,13 +233,13 @@ def list_models(checkpoints_dir: str | os.PathLike | None = None) -> list[ModelE
                       + (f", test acc {acc:.4f}" if isinstance(acc, (int, float)) else ""))
         except CamvizError as err:
             detail = f"unreadable: {err}"
-        rows.append(ModelEntry(name, kind, detail))
+        rows.append(ModelListing(name, kind, detail))
     for name in IMAGENET.names():
         cached = imagenet_cache_path(name).is_file()
-        rows.append(ModelEntry(name, "ImageNet weights " + ("(cached)" if cached else "(not cached)"),
+        rows.append(ModelListing(name, "ImageNet weights " + ("(cached)" if cached else "(not cached)"),
                                "torchvision IMAGENET1K_V1, 1000 classes"
                                + ("" if cached else "; downloaded on first use")))
     for name in MODELS.names():
         spec = MODELS.get(name)
-        rows.append(ModelEntry(name, "architecture only, untrained", spec.description))
+        rows.append(ModelListing(name, "architecture only, untrained", spec.description))
     return rows

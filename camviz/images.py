@@ -1,4 +1,4 @@
-"""Reading user images safely and turning them into model inputs.
+"""Reading user images safely (the model's input is made from them in :mod:`camviz.handle`).
 
 The one image loader of camviz (CLI and app). Every way a file can be unusable — missing,
 empty, not an image, truncated, too large to decode safely — becomes a one-line
@@ -14,19 +14,14 @@ import io
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from camviz.errors import ConfigError, ImageError
-
-if TYPE_CHECKING:
-    import torch
-
-    from camviz.hub import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -214,50 +209,6 @@ def _array_to_image(arr: np.ndarray, label: str) -> Image.Image:
     if arr.dtype == np.uint16 and arr.ndim == 2:
         return Image.fromarray(np.ascontiguousarray(arr))  # uint16 → mode I;16
     raise ImageError(f"image '{label}' has array dtype {arr.dtype}; expected uint8")
-
-
-def preprocess(images: Sequence[Image.Image], loaded: "LoadedModel",
-               device: "torch.device | str | None" = None) -> "torch.Tensor":
-    """Images → a normalised (N, C, S, S) float tensor, exactly as the model was trained.
-
-    Each image is resized directly to ``loaded.input_size`` square (bilinear, no crop), so
-    the map covers the whole picture; aspect ratio is not kept. A 1-channel model gets the
-    ITU-R 601-2 luminance of colour photos; a 3-channel model gets grey images repeated on
-    three channels (``load_image`` already returns RGB). Then ``/255`` and ``loaded``'s
-    mean/std. ``device`` defaults to the model's.
-    """
-    import torch
-
-    size, channels = int(loaded.input_size), int(loaded.in_channels)
-    if channels not in (1, 3):
-        raise ImageError(f"model '{loaded.name}' expects {channels}-channel inputs; camviz "
-                         "feeds images as 1 (grey) or 3 (RGB) channels")
-    if len(loaded.mean) != channels or len(loaded.std) != channels:
-        raise ImageError(f"model '{loaded.name}' has mean/std for {len(loaded.mean)} channels but "
-                         f"takes {channels}; fix the checkpoint metadata")
-    if not images:
-        raise ImageError("no images to preprocess")
-    arrays = []
-    for im in images:
-        im = im.convert("L" if channels == 1 else "RGB")
-        im = im.resize((size, size), Image.Resampling.BILINEAR)
-        a = np.asarray(im, dtype=np.float32) / 255.0
-        arrays.append(a[None] if channels == 1 else a.transpose(2, 0, 1))
-    x = torch.from_numpy(np.stack(arrays))
-    mean = torch.tensor(loaded.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(loaded.std, dtype=torch.float32).view(1, -1, 1, 1)
-    x = (x - mean) / std
-    return x.to(device if device is not None else model_device(loaded.model))
-
-
-def model_device(model: "torch.nn.Module") -> "torch.device":
-    """The device of a model's first parameter or buffer (CPU for a stateless model)."""
-    import torch
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
 
 
 def display_image(img: Image.Image, size: int | tuple[int, int]) -> np.ndarray:

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from camviz.cam.hooks import is_spatial
 from camviz.errors import ConfigError
-from camviz.hub import LoadedModel
+from camviz.handle import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class LayerRow:
     shape: tuple[int, ...] | None   # output shape for one input image, None if not a tensor
     params: int
     is_default: bool
+    spatial: bool = False           # a CAM can be computed on it (4-D, more than one position)
 
 
 def _probe(loaded: LoadedModel, input_size: int | None = None) -> torch.Tensor:
@@ -32,11 +34,14 @@ def layer_table(loaded: LoadedModel) -> list[LayerRow]:
     """Every named module with its output shape for the model's input size (one forward)."""
     model = loaded.model
     shapes: dict[str, tuple[int, ...] | None] = {}
+    spatial: set[str] = set()
     handles = []
 
     def hook(name: str):
         def fn(_m, _inp, out):
             shapes[name] = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
+            if is_spatial(out):
+                spatial.add(name)
         return fn
 
     try:
@@ -50,7 +55,7 @@ def layer_table(loaded: LoadedModel) -> list[LayerRow]:
             h.remove()
     return [LayerRow(name, type(m).__name__, shapes.get(name),
                      sum(p.numel() for p in m.parameters(recurse=True)),
-                     name == loaded.cam_layer)
+                     name == loaded.cam_layer, name in spatial)
             for name, m in model.named_modules() if name and name in shapes]
 
 

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.figure import Figure
 
 from camviz.errors import ConfigError
+from camviz.fileio import atomic_write
 from camviz.registry import Registry
 
 #: Colour map name (``cv2.COLORMAP_JET`` → ``"jet"``) → OpenCV colormap id.
@@ -34,6 +39,14 @@ def check_alpha(alpha: float) -> float:
         raise ConfigError(f"alpha {alpha:g} is outside 0..1; pass --alpha between 0 (image only) "
                           "and 1 (heat map only), e.g. 0.5")
     return alpha
+
+
+def check_style(alpha: float, colormap: str) -> tuple[float, str]:
+    """The one check of the overlay settings (CLI, app, outputs): alpha in [0, 1] and a known
+    colour map; returns them as used."""
+    alpha = check_alpha(alpha)
+    COLORMAPS.get(colormap)
+    return alpha, colormap
 
 
 def colormap_lut(colormap: str = "jet") -> np.ndarray:
@@ -95,11 +108,6 @@ def grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[s
     method names), ``cell_titles`` above single cells. The colour bar shows ``colormap``
     from 0 (low) to 1 (high).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
-    from matplotlib.figure import Figure
-
     nrows = len(cells)
     ncols = max((len(r) for r in cells), default=0)
     if nrows == 0 or ncols == 0:
@@ -171,6 +179,5 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Write an RGB uint8 image as PNG atomically (temp file + rename)."""
-    from camviz.checkpoint import atomic_write
     data = encode_png(rgb)  # encode first: a bad array never creates a file
     return atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))

@@ -13,9 +13,9 @@ from PIL import Image
 from camviz.cam import explain as cam_explain
 from camviz.checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from camviz.errors import CamvizError, ConfigError, ImageError, UnknownNameError
-from camviz.explainer import (ImageExplanation, explain_images, explanation_grid, iter_explanations,
-                            unique_names, write_outputs)
-from camviz.images import load_image, preprocess
+from camviz.explainer import ImageExplanation, explain_images, iter_explanations, unique_names
+from camviz.handle import preprocess
+from camviz.images import load_image
 from camviz.models import build_model
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -167,91 +167,6 @@ def test_in_memory_sources_and_names(colour):
     assert [r.name for r in rs] == ["image001", "image002", "image003"]
     np.testing.assert_allclose(rs[0].map(), rs[1].map())
     assert unique_names(["cat", "cat", "a b/c", ".."]) == ["cat", "cat-2", "a_b_c", "image"]
-
-
-# ------------------------------------------------------------------ files
-
-def _manifest(folder):
-    return json.loads((folder / "manifest.json").read_text())
-
-
-def test_write_outputs_files_and_manifest(colour, colour_ckpt, tmp_path):
-    results = explain_images(colour, [CAT, SAMPLES / "coffee.jpg"])
-    out = tmp_path / "a" / "b" / "out"
-    files = write_outputs(results, out, loaded=colour, alpha=0.4, colormap="turbo")
-    assert sorted(p.name for p in (out / "cat").iterdir()) == sorted(
-        ["grid.png", "manifest.json"]
-        + [f"layer4_{m}{ext}" for m in ("cam", "gradcam", "gradcampp")
-           for ext in (".png", ".npy", ".raw.npy")])
-    assert set(files) == set((out / "cat").iterdir()) | set((out / "coffee").iterdir())
-    m = _manifest(out / "cat")
-    assert {"camviz_version", "image", "model", "layers", "methods", "targets", "predictions",
-            "files", "overlay", "score"} <= set(m)
-    assert m["model"]["checkpoint"] == str(colour_ckpt)
-    assert m["model"]["sha256"] == file_sha256(colour_ckpt)
-    assert m["layers"] == ["layer4"] and m["methods"] == ["cam", "gradcam", "gradcampp"]
-    assert m["targets"][0]["index"] == results[0].targets[0]
-    assert m["predictions"][0]["prob"] == pytest.approx(results[0].predictions[0][1])
-    assert m["overlay"] == {"alpha": 0.4, "colormap": "turbo"}
-    entry = m["files"]["maps"][1]
-    assert entry["layer"] == "layer4" and entry["method"] == "gradcam"
-    saved = np.load(out / "cat" / entry["map"])
-    np.testing.assert_array_equal(saved, results[0].maps[("layer4", "gradcam")])
-    png = np.asarray(Image.open(out / "cat" / entry["overlay"]))
-    np.testing.assert_array_equal(png, results[0].overlay("layer4", "gradcam", alpha=0.4,
-                                                          colormap="turbo"))
-    assert Image.open(out / "cat" / "grid.png").width > png.shape[1] * 3
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
-
-
-def test_topk_files_are_per_class(grey, tmp_path):
-    results = explain_images(grey, [CAT], methods=["gradcam"], topk=2)
-    write_outputs(results, tmp_path / "o", loaded=grey)
-    t = results[0].targets
-    names = sorted(p.name for p in (tmp_path / "o" / "cat").glob("*.png"))
-    assert names == sorted(["grid.png", f"layer4_gradcam_c{t[0]}.png", f"layer4_gradcam_c{t[1]}.png"])
-    assert np.load(tmp_path / "o" / "cat" / "layer4_gradcam.npy").shape == (2, 28, 28)
-
-
-def test_error_midway_leaves_nothing_and_keeps_old_results(grey, tmp_path):
-    (r,) = explain_images(grey, [CAT], methods=["gradcam"])
-    out = tmp_path / "new" / "out"
-
-    def failing():
-        yield r
-        raise ImageError("image 'x.png' is truncated or corrupt")
-
-    with pytest.raises(ImageError):
-        write_outputs(failing(), out, loaded=grey)
-    assert list(tmp_path.iterdir()) == []  # not even the parent folder we created
-
-    old = tmp_path / "old"
-    (old / "keep").mkdir(parents=True)
-    (old / "keep" / "mine.txt").write_text("x")
-    with pytest.raises(ImageError):
-        write_outputs(failing(), old, loaded=grey)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
-    assert [p.name for p in old.iterdir()] == ["keep"]
-
-    with pytest.raises(UnknownNameError, match="colormap"):
-        write_outputs([r], old, loaded=grey, colormap="nope")
-    assert [p.name for p in old.iterdir()] == ["keep"]
-
-
-def test_rerun_replaces_an_image_folder(grey, tmp_path):
-    write_outputs(explain_images(grey, [CAT], methods=["gradcam", "gradcampp"]), tmp_path, loaded=grey)
-    write_outputs(explain_images(grey, [CAT], methods=["gradcam"]), tmp_path, loaded=grey)
-    assert not (tmp_path / "cat" / "layer4_gradcampp.png").exists()
-    assert _manifest(tmp_path / "cat")["methods"] == ["gradcam"]
-
-
-def test_grid_compares_models(grey, colour):
-    a = explain_images(grey, [CAT], methods=["gradcam"])[0]
-    b = explain_images(colour, [CAT], methods=["gradcam", "gradcampp"])[0]
-    one = explanation_grid([a])
-    two = explanation_grid([a, b])
-    assert two.shape[0] > one.shape[0] * 1.5 and two.shape[1] > one.shape[1]
-    assert isinstance(a, ImageExplanation)
 
 
 @pytest.mark.parametrize("method", __import__("camviz.cam", fromlist=["METHODS"]).METHODS.names())

@@ -10,9 +10,7 @@ import torch
 from PIL import Image
 
 from camviz.errors import ConfigError, ImageError
-from camviz.hub import LoadedModel
-from camviz.images import (DEFAULT_MAX_PIXELS, display_image, list_images, load_image, preprocess,
-                           to_rgb)
+from camviz.images import DEFAULT_MAX_PIXELS, display_image, list_images, load_image, to_rgb
 
 
 # ---------------------------------------------------------------- files built on the fly
@@ -207,42 +205,6 @@ def test_grey_and_bytes_inputs():
 
 
 # ---------------------------------------------------------------- model inputs
-
-def fake_loaded(in_channels, size=8, mean=None, std=None):
-    return LoadedModel(model=torch.nn.Conv2d(in_channels, 1, 1), name="fake", source="untrained",
-                       arch="fake", classes=["a"], input_size=size, in_channels=in_channels,
-                       mean=mean or (0.5,) * in_channels, std=std or (0.25,) * in_channels,
-                       cam_layer=None, classifier=None)
-
-
-def test_preprocess_colour_model_normalises_each_channel():
-    im = Image.new("RGB", (30, 10), (255, 0, 51))
-    x = preprocess([im, im], fake_loaded(3, size=8, mean=(0.5, 0.5, 0.2), std=(0.5, 0.25, 0.1)))
-    assert x.shape == (2, 3, 8, 8) and x.dtype == torch.float32
-    torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([1.0, -2.0, 0.0]))
-
-
-def test_preprocess_grey_model_takes_colour_photo_by_luminance():
-    im = Image.new("RGB", (10, 10), (200, 100, 50))
-    x = preprocess([im], fake_loaded(1, size=4))
-    luma = round(200 * 299 / 1000 + 100 * 587 / 1000 + 50 * 114 / 1000)
-    assert x.shape == (1, 1, 4, 4)
-    torch.testing.assert_close(x[0, 0], torch.full((4, 4), (luma / 255 - 0.5) / 0.25))
-
-
-def test_preprocess_colour_model_takes_grey_image_as_three_equal_channels():
-    im = load_image(encode(Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4), "PNG"))
-    x = preprocess([im], fake_loaded(3, size=8))
-    assert torch.equal(x[0, 0], x[0, 1]) and torch.equal(x[0, 1], x[0, 2])
-
-
-def test_preprocess_is_a_direct_resize_without_crop():
-    arr = np.zeros((10, 40, 3), np.uint8)
-    arr[:, :8] = 255  # a white stripe at the far left: a centre crop would drop it
-    x = preprocess([Image.fromarray(arr)], fake_loaded(3, size=10, mean=(0, 0, 0), std=(1, 1, 1)))
-    assert x.shape == (1, 3, 10, 10)
-    assert x[0, 0, :, 0].min() > 0.9 and x[0, 0, :, -1].max() < 0.1
-
 
 def test_display_image_keeps_aspect():
     im = noise_rgb(64, 48)

@@ -5,10 +5,10 @@ and ``frozen`` are the scoped hooks it is built on.
 """
 
 from camviz.cam import cam as _cam  # noqa: F401  (registration order = listing order)
+from camviz.cam import eigencam as _eigencam  # noqa: F401
 from camviz.cam import gradcam as _gradcam  # noqa: F401
 from camviz.cam import gradcampp as _gradcampp  # noqa: F401
 from camviz.cam import scorecam as _scorecam  # noqa: F401
-from camviz.cam import eigencam as _eigencam  # noqa: F401
 from camviz.cam.cam import find_classifier
 from camviz.cam.engine import Explanation, explain
 from camviz.cam.hooks import Capture, capture, frozen, layer_shapes, resolve_layers

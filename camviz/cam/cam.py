@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from camviz.cam.methods import LayerInputs, register_method, weighted_map
-from camviz.errors import CamvizError, unknown
+from camviz.errors import CamvizError, MethodNotApplicable, unknown
 
 
 def cam_weights(fc_weight: Tensor, targets: Tensor) -> Tensor:
@@ -25,7 +25,7 @@ def find_classifier(model: nn.Module, classifier: str | nn.Module | None = None,
     if classifier is None:
         linears = [(n, m) for n, m in named.items() if isinstance(m, nn.Linear)]
         if not linears:
-            raise CamvizError("cam needs a final nn.Linear classifier and this model has none; "
+            raise MethodNotApplicable("cam needs a final nn.Linear classifier and this model has none; "
                               "use gradcam, which works for any head")
         return linears[-1]
     if isinstance(classifier, str):
@@ -40,7 +40,7 @@ def find_classifier(model: nn.Module, classifier: str | nn.Module | None = None,
                               f"the model; pass its name (e.g. 'fc')")
         module = classifier
     if not isinstance(module, nn.Linear):
-        raise CamvizError(f"classifier '{name}' is a {type(module).__name__}, not an nn.Linear; "
+        raise MethodNotApplicable(f"classifier '{name}' is a {type(module).__name__}, not an nn.Linear; "
                           f"cam needs the final linear layer (or use gradcam)")
     return name, module
 
@@ -50,20 +50,20 @@ def check_cam_head(layer: str, activations: Tensor, logits: Tensor, name: str,
     """Raise unless ``logits == fc(mean_hw(A))``: the layer feeds GAP and then ``fc`` directly."""
     channels = activations.shape[1]
     if fc.in_features != channels:
-        raise CamvizError(
+        raise MethodNotApplicable(
             f"cam needs layer '{layer}' to feed global average pooling and then the linear "
             f"classifier, but '{name}' takes {fc.in_features} features and the layer has "
             f"{channels} channels; use gradcam (it works for any head) or the layer right "
             f"before the pooling")
     if fc.out_features != logits.shape[1]:
-        raise CamvizError(f"classifier '{name}' has {fc.out_features} outputs but the model "
+        raise MethodNotApplicable(f"classifier '{name}' has {fc.out_features} outputs but the model "
                           f"returns {logits.shape[1]} logits; pass the final layer as classifier")
     with torch.no_grad():
         pred = F.linear(activations.mean(dim=(2, 3)), fc.weight, fc.bias)
     err = float((pred - logits).abs().max())
     scale = float(logits.abs().max()) + 1.0
     if err > 1e-3 * scale:
-        raise CamvizError(
+        raise MethodNotApplicable(
             f"cam needs layer '{layer}' to feed global average pooling and then '{name}' "
             f"directly, but '{name}'(mean of '{layer}') differs from the logits by {err:.3g}; "
             f"use gradcam, which works for any head")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ from camviz.cam.methods import METHODS, LayerInputs, Method
 from camviz.cam.normalize import check_normalize, normalize_maps, upsample
 from camviz.cam.passes import Probe, run_pass
 from camviz.cam.targets import Targets, check_score, resolve_targets
-from camviz.errors import CamvizError, unknown
+from camviz.errors import CamvizError, MethodNotApplicable, unknown
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Explanation:
     ``maps[method]`` is (N, H, W) in [0, 1] at input resolution when one class per image
     was asked for, (N, K, H, W) with ``topk=K`` or per-image lists of classes. ``raw`` has
     the same layout at layer resolution, unnormalised (after the method's ReLU). ``targets``
-    is always (N, K).
+    is always (N, K). ``skipped[method]`` says why a method asked for with
+    ``skip_inapplicable=True`` does not apply at this layer (it is then not in ``maps``).
     """
 
     maps: dict[str, Tensor]
@@ -35,6 +36,7 @@ class Explanation:
     probs: Tensor
     targets: Tensor
     layer: str
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def explain(model: nn.Module, images: Tensor, *,
@@ -43,6 +45,7 @@ def explain(model: nn.Module, images: Tensor, *,
             targets: Targets = None, topk: int | None = None, score: str = "logit",
             normalize: str = "image", classifier: str | nn.Module | None = None,
             method_options: Mapping[str, Mapping[str, Any]] | None = None,
+            skip_inapplicable: bool = False,
             ) -> Explanation | dict[str, Explanation]:
     """Explain ``model``'s decisions on ``images`` with CAM methods, from one forward.
 
@@ -58,6 +61,10 @@ def explain(model: nn.Module, images: Tensor, *,
         classifier: the final ``nn.Linear`` CAM reads (name or module); default: the last
             ``nn.Linear`` of the model.
         method_options: per-method options, e.g. ``{"scorecam": {"top_channels": 64}}``.
+        skip_inapplicable: a method that cannot apply at a layer (CAM without a GAP -> linear
+            head) is left out with its reason in ``Explanation.skipped`` instead of raising
+            :class:`~camviz.errors.MethodNotApplicable`; the other methods still come from
+            the same single pass.
 
     The model's ``training`` flags and parameters' ``requires_grad`` are restored on return
     and no ``.grad`` is written; several threads may share one model.
@@ -84,21 +91,40 @@ def explain(model: nn.Module, images: Tensor, *,
     with frozen(model):
         run = run_pass(model, images, layers, choose, score,
                        gradients=any(m.needs_gradients for m in specs), jacobians=need_jac)
-        fc = find_classifier(model, classifier) if any(m.needs_classifier for m in specs) else None
+        fc, no_fc = None, None
+        if any(m.needs_classifier for m in specs):
+            try:
+                fc = find_classifier(model, classifier)
+            except MethodNotApplicable as err:
+                if not skip_inapplicable:
+                    raise
+                no_fc = str(err)
         probe = Probe(model, images, list(run.activations), score, run.targets)
-        raw_by_layer = {}
+        raw_by_layer, skipped = {}, {}
         for name, acts in run.activations.items():
             base = LayerInputs(layer=name, activations=acts, gradients=run.gradients.get(name),
                                targets=run.targets, logits=run.logits, score=score, probe=probe,
                                jacobian=run.jacobians.get(name), classifier=fc)
-            raw_by_layer[name] = {
-                m.name: m.compute(dataclasses.replace(base, options=options[m.name]))
-                for m in specs}
+            raws, skipped[name] = {}, {}
+            for m in specs:
+                try:
+                    if m.needs_classifier and no_fc:
+                        raise MethodNotApplicable(no_fc)
+                    raws[m.name] = m.compute(dataclasses.replace(base, options=options[m.name]))
+                except MethodNotApplicable as err:
+                    if not skip_inapplicable:
+                        raise
+                    skipped[name][m.name] = str(err)
+            raw_by_layer[name] = raws
 
     probs = run.logits.softmax(dim=1)
     size = tuple(images.shape[-2:])
     out = {}
     for name, raws in raw_by_layer.items():
+        if not raws:  # no method applies at this layer
+            out[name] = Explanation(maps={}, raw={}, logits=run.logits, probs=probs,
+                                    targets=run.targets, layer=name, skipped=skipped[name])
+            continue
         stacked = torch.stack(list(raws.values()))                    # (M, N, K, h, w)
         up = upsample(stacked.flatten(0, 1), size).view(*stacked.shape[:3], *size)
         normed = normalize_maps(up, normalize, targets=run.targets,
@@ -108,7 +134,7 @@ def explain(model: nn.Module, images: Tensor, *,
             maps = {m: v[:, 0] for m, v in maps.items()}
             raws = {m: v[:, 0] for m, v in raws.items()}
         out[name] = Explanation(maps=maps, raw=raws, logits=run.logits, probs=probs,
-                                targets=run.targets, layer=name)
+                                targets=run.targets, layer=name, skipped=skipped[name])
     return out if many else next(iter(out.values()))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from camviz.hub import LoadedModel
+if TYPE_CHECKING:  # the model stack is imported when a command runs, not to build --help
+    from camviz.handle import LoadedModel
 
 
 def add_model_args(parser: argparse.ArgumentParser, required: bool = True) -> None:

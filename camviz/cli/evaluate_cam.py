@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from camviz.cam import METHODS
     from camviz.data import dataset_names
     from camviz.metrics import BASELINES, GROUND_TRUTH, METRICS
-    from camviz.metrics.evaluate import DEFAULT_N
+    from camviz.metrics.cam_scores import DEFAULT_N
     from camviz.metrics.sanity import SANITY_THRESHOLD
     p = sub.add_parser(
         "evaluate-cam", help="score CAM methods x layers: pointing game, deletion/insertion, sanity",

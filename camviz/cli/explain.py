@@ -53,11 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from camviz.explainer import iter_explanations, write_outputs
+    from camviz.explainer import iter_explanations
     from camviz.images import list_images
-    from camviz.viz import COLORMAPS, check_alpha
-    check_alpha(args.alpha)
-    COLORMAPS.get(args.colormap)
+    from camviz.outputs import write_outputs
+    from camviz.viz import check_style
+    check_style(args.alpha, args.colormap)
     paths = list_images(args.images)
     loaded = load_from_args(args)
     results = iter_explanations(loaded, paths, layers=args.layer, methods=args.method,

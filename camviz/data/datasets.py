@@ -41,6 +41,8 @@ class DatasetSpec:
     takes_path: bool = False       # written NAME:PATH
 
 
+#: Filled by the family modules (mnist, digits, shapes, folder), which ``camviz.data``
+#: imports first; this module imports none of them, so the arrows point one way.
 DATASETS: Registry[DatasetSpec] = Registry(
     "data set", hint="pass one of them, or folder:PATH for an ImageFolder with train/ (val/, test/)")
 
@@ -61,13 +63,11 @@ def default_data_dir() -> Path:
 
 def dataset_names() -> list[str]:
     """Names as the user writes them (``folder:PATH`` for path-taking entries)."""
-    _load_builtin()
     return [f"{n}:PATH" if DATASETS.get(n).takes_path else n for n in DATASETS.names()]
 
 
 def resolve_dataset(name: str) -> tuple[DatasetSpec, Path | None]:
     """The spec of ``name`` and the path of ``folder:PATH`` forms."""
-    _load_builtin()
     key, sep, rest = str(name).partition(":")
     if key in DATASETS and DATASETS.get(key).takes_path:
         if not sep or not rest:
@@ -95,7 +95,3 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split_
                        float(val_fraction), bool(download), path, limit)
     return spec.load(opts).limited(limit)
 
-
-def _load_builtin() -> None:
-    """Import the modules that register the built-in data sets (on first use, not at import)."""
-    from camviz.data import digits, folder, mnist, shapes  # noqa: F401

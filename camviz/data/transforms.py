@@ -93,10 +93,16 @@ def prepare_batch(images: torch.Tensor, pre: Preprocess, *, augment: Augment | N
         if generator is None:
             raise ValueError("augmentation needs a generator (for repeatable runs)")
         x = augment_batch(x, augment, generator)
+    x = normalize(x, pre)
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def normalize(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """``(x - mean) / std`` per channel for a float (N, C, H, W) batch in [0, 1]: the last
+    step of every model input, in training, evaluation and explaining alike."""
     mean = torch.tensor(pre.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(pre.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    x = (x - mean) / std
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    return (x - mean) / std
 
 
 def resize_masks(masks: torch.Tensor, size: int) -> torch.Tensor:

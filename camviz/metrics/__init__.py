@@ -5,8 +5,8 @@ functions themselves are pure tensor functions in :mod:`~camviz.metrics.localiza
 :mod:`~camviz.metrics.faithfulness` and :mod:`~camviz.metrics.sanity`.
 """
 
+from camviz.metrics.cam_scores import GROUND_TRUTH, CamEvaluation, EvalSettings, evaluate_cam
 from camviz.metrics.catalog import METRICS, MetricSpec
-from camviz.metrics.evaluate import GROUND_TRUTH, CamEvaluation, EvalSettings, evaluate_cam
 from camviz.metrics.faithfulness import (
     BASELINES,
     average_drop,

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from camviz.metrics.cam_scores import CamEvaluation
 from camviz.metrics.catalog import METRICS
-from camviz.metrics.evaluate import CamEvaluation
 from camviz.metrics.reference import REFERENCE_MAPS
 
 FLAG = "!"
@@ -83,8 +86,6 @@ def _style(ev: CamEvaluation, who: str, layer: str) -> dict:
 
 def plot_curves(ev: CamEvaluation, path: str | Path) -> Path:
     """Mean deletion and insertion curves of every method x layer and the reference maps."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     fig = Figure(figsize=(11, 4.2), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
@@ -117,8 +118,6 @@ def plot_curves(ev: CamEvaluation, path: str | Path) -> Path:
 
 def plot_sanity(ev: CamEvaluation, path: str | Path) -> Path:
     """Rank correlation with the trained model's maps along the randomisation cascade."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     layers = list(ev.settings.layers)
     steps = ev.sanity_steps
     fig = Figure(figsize=(max(6.0, 0.45 * len(steps) + 3), 3.8 * len(layers)), dpi=110)

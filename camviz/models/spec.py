@@ -30,6 +30,16 @@ class ModelSpec:
     in_channels: int = 1      # default channels
     min_input_size: int = 28  # smallest square input the architecture supports
     description: str = ""
+    mean: tuple[float, ...] | None = None   # per-channel input mean; None: 0.5 per channel
+    std: tuple[float, ...] | None = None    # per-channel input std; None: 0.5 per channel
+
+    def normalization(self, channels: int | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) for ``channels`` inputs (default: the spec's): the spec's own values
+        when they fit, else 0.5 per channel (what an untrained model of the zoo assumes)."""
+        channels = self.in_channels if channels is None else int(channels)
+        fits = self.mean is not None and self.std is not None and len(self.mean) == channels
+        return ((tuple(self.mean), tuple(self.std)) if fits
+                else ((0.5,) * channels, (0.5,) * channels))
 
     def options(self) -> dict[str, object]:
         """Constructor options beyond (num_classes, in_channels, input_size), with defaults."""
@@ -45,13 +55,15 @@ MODELS: Registry[ModelSpec] = Registry("model", hint="run `camviz models` to lis
 
 
 def register_model(name: str, *, cam_layer: str, classifier: str, input_size: int = 28,
-                   in_channels: int = 1, min_input_size: int = 28, description: str = ""):
+                   in_channels: int = 1, min_input_size: int = 28, description: str = "",
+                   mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
     """Decorator: register a builder in :data:`MODELS` with its spec."""
     def deco(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         MODELS.register(name, ModelSpec(
             name=name, build=build, cam_layer=cam_layer, classifier=classifier,
             input_size=input_size, in_channels=in_channels, min_input_size=min_input_size,
-            description=description or (build.__doc__ or "").strip().splitlines()[0]))
+            description=description or (build.__doc__ or "").strip().splitlines()[0],
+            mean=mean, std=std))
         return build
     return deco
 

@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "camviz"
 MAX_LINES = 400
@@ -23,7 +21,6 @@ MAX_LINES = 400
 #: ``study.py`` into a package and owns ``train/`` (whose config and optim import each other).
 PENDING_LONG = {"camviz.study"}
 PENDING_CYCLE_EDGES = {("camviz.train.optim", "camviz.train.config")}
-REDESIGN = pytest.mark.xfail(strict=True, reason="issue 13: fails before the redesign")
 
 
 def _module_name(path: Path) -> str:
@@ -102,20 +99,17 @@ def test_graph_sees_hidden_imports(tmp_path):
     assert "camviz.cam.methods" in graph["camviz.cam"]   # `from camviz.cam.methods import ...`
 
 
-@REDESIGN
 def test_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-@REDESIGN
 def test_no_module_over_400_lines():
     long = {name: n for name, p in _modules().items()
             if (n := len(p.read_text().splitlines())) > MAX_LINES and name not in PENDING_LONG}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
-@REDESIGN
 def test_import_camviz_is_light():
     """``import camviz`` loads neither gradio nor cv2 and leaves the environment alone."""
     code = ("import json, os, sys; before = dict(os.environ); import camviz; "

@@ -57,7 +57,7 @@ def test_table_and_files(evaluation, tmp_path):
 def test_faithfulness_only_without_masks(tiny):
     with pytest.raises(DataError, match="pointing_game.*digits.*shapes"):
         evaluate_cam(tiny, "digits", metrics=["deletion_auc", "pointing_game"])
-    from camviz.metrics.evaluate import resolve_metrics
+    from camviz.metrics.cam_scores import resolve_metrics
     assert "pointing_game" not in resolve_metrics(None, "digits")
     assert "deletion_auc" in resolve_metrics(None, "digits")
 

@@ -20,14 +20,19 @@ import torch
 from torch import Tensor
 
 from camviz.cam import explain
-from camviz.errors import CamvizError, ConfigError, DataError, unknown
-from camviz.hub import LoadedModel
+from camviz.data import load_dataset, make_loader, resize_masks, resolve_dataset
+from camviz.data.base import SPLITS
+from camviz.data.shapes import shapes_split
+from camviz.errors import ConfigError, DataError, unknown
+from camviz.explainer import resolve_layer_names, resolve_methods
+from camviz.handle import LoadedModel
 from camviz.metrics import faithfulness as faith
 from camviz.metrics import localization as loc
 from camviz.metrics import sanity
 from camviz.metrics.catalog import METRICS
 from camviz.metrics.reference import REFERENCE_MAPS, reference_maps
 from camviz.registry import Registry
+from camviz.train.evaluate import check_compatible
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,6 @@ GROUND_TRUTH: Registry[Callable[[str, int], tuple[Tensor, Tensor]]] = Registry(
 
 @GROUND_TRUTH.register("shapes")
 def _shapes_masks(split: str, n: int) -> tuple[Tensor, Tensor]:
-    from camviz.data.shapes import shapes_split
     data = shapes_split(split, n)
     return data.masks, data.labels
 
@@ -156,8 +160,6 @@ class _Data:
 
 def _load(loaded: LoadedModel, dataset: str, split: str, n: int | None, batch_size: int,
           data_dir: str | None, download: bool, device: torch.device) -> _Data:
-    from camviz.data import Preprocess, load_dataset, make_loader, resize_masks
-    from camviz.train.evaluate import check_compatible
     cfg = loaded.meta.get("config") or {}
     source = load_dataset(dataset, data_dir=data_dir, split_seed=int(cfg.get("split_seed", 0)),
                           val_fraction=float(cfg.get("val_fraction", 0.2)), download=download,
@@ -174,8 +176,7 @@ def _load(loaded: LoadedModel, dataset: str, split: str, n: int | None, batch_si
         if not torch.equal(torch.as_tensor(part.labels), labels):   # same images, same order
             raise RuntimeError(f"the masks of {dataset} do not belong to its {split} split")
         masks = resize_masks(masks, loaded.input_size)
-    pre = Preprocess(loaded.input_size, loaded.in_channels, tuple(loaded.mean), tuple(loaded.std))
-    loader = make_loader(part, pre, batch_size=batch_size, device=device, workers=0)
+    loader = make_loader(part, loaded.preprocessing, batch_size=batch_size, device=device, workers=0)
     return _Data(loader, masks, count)
 
 
@@ -209,14 +210,11 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
     Each image's true class is explained. Random draws (the ``random`` map, the weights of
     the sanity check) come from ``seed``.
     """
-    from camviz.explainer import resolve_layer_names, resolve_methods
     dataset = dataset or loaded.meta.get("dataset")
     if not dataset:
         raise DataError(f"model '{loaded.name}' does not say which data set it was trained on; "
                         "pass --dataset NAME")
-    from camviz.data import resolve_dataset
     resolve_dataset(dataset)
-    from camviz.data.base import SPLITS
     if split not in SPLITS:
         raise unknown("split", split, SPLITS, "pass --split test, val or train")
     method_names, _ = resolve_methods(methods)
@@ -262,29 +260,22 @@ class _Run:
                            for name in REFERENCE_MAPS.names()}
 
     # -- maps
-    def explain(self, model, x: Tensor, y: Tensor, layer: str) -> dict[str, Tensor]:
+    def explain(self, model, x: Tensor, y: Tensor, layer: str) -> tuple[dict[str, Tensor], Tensor]:
+        """Maps of every method at ``layer``; on the first call per layer a method that cannot
+        apply there (CAM without GAP -> linear) is skipped, with its reason, when other
+        methods were asked for too - from the same single pass."""
+        first = layer not in self.layer_methods
         methods = self.layer_methods.get(layer, list(self.s.methods))
-
-        def call(ms):
-            fc = self.loaded.classifier if "cam" in ms else None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)   # all-zero maps: counted below
-                out = explain(model, x, layer=layer, methods=tuple(ms), targets=y, classifier=fc)
-            return out.maps, out.logits
-
-        if layer not in self.layer_methods and "cam" in methods and len(methods) > 1:
-            # CAM needs a layer feeding GAP -> linear: score the others at layers without one
-            try:
-                result = call(methods)
-            except CamvizError as err:
-                methods = [m for m in methods if m != "cam"]
-                result = call(methods)   # if the problem was not CAM's, this raises it again
-                self.skipped.setdefault("cam", {})[layer] = str(err)
-                log.info("skipping 'cam' at layer '%s': %s", layer, err)
-        else:
-            result = call(methods)
-        self.layer_methods[layer] = methods
-        return result
+        fc = self.loaded.classifier if "cam" in methods else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-zero maps: counted below
+            out = explain(model, x, layer=layer, methods=tuple(methods), targets=y, classifier=fc,
+                          skip_inapplicable=first and len(methods) > 1)
+        for method, why in out.skipped.items():
+            self.skipped.setdefault(method, {})[layer] = why
+            log.info("skipping '%s' at layer '%s': %s", method, layer, why)
+        self.layer_methods[layer] = [m for m in methods if m not in out.skipped]
+        return out.maps, out.logits
 
     # -- one batch
     def add_batch(self, x: Tensor, y: Tensor, index: Tensor, masks: Tensor | None) -> None:

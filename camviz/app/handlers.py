@@ -1,0 +1,181 @@
+"""The functions behind the app's events (also its API): thin calls into the explain and
+outputs layers, user errors turned into one-line messages in the page."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
+from camviz.app.uploads import _uploaded
+from camviz.cam import METHODS
+from camviz.errors import CamvizError
+from camviz.explainer import DEFAULT_METHODS, explain_images, resolve_methods, safe_name
+from camviz.images import load_image
+from camviz.outputs import explanation_grid
+from camviz.viz import check_style, encode_png
+
+log = logging.getLogger(__name__)
+
+TOP_K = 5                      # predictions shown beside the overlays
+MAX_COMPARE = 6                # models in one comparison
+KEEP_SECONDS = 3600            # request outputs and uploads are deleted after this
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """CamvizError (bad image, layer, class, ...) → ``gr.Error`` with its one-line message."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CamvizError as err:
+            log.info("refused: %s", err)
+            raise gr.Error(str(err), print_exception=False) from None
+    return wrapper
+
+
+def _safe(text: str) -> str:
+    return safe_name(text).strip("._") or "x"
+
+
+def _methods(methods: list[str] | None) -> tuple[list[str] | None, bool]:
+    """The methods to pass to ``explain_images``: ``None`` for the defaults, so that ``cam``
+    is dropped where the layer has no GAP → linear head, as ``camviz explain`` does."""
+    if not methods:
+        raise gr.Error("choose at least one CAM method", print_exception=False)
+    names, _ = resolve_methods(list(methods))
+    return (None, True) if set(names) == set(DEFAULT_METHODS) else (names, False)
+
+
+class Handlers:
+    """The functions behind the UI events (also the app's API)."""
+
+    def __init__(self, cache: ModelCache, out_root: Path, max_pixels: int | None):
+        self.cache = cache
+        self.out_root = out_root
+        self.max_pixels = max_pixels
+        self._pruned = 0.0
+
+    # -- helpers
+    def _request_dir(self) -> Path:
+        """A fresh folder under Gradio's temp dir (served without copying); old ones pruned."""
+        self.out_root.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        if now - self._pruned > 300:
+            self._pruned = now
+            for d in self.out_root.glob("req-*"):
+                try:
+                    if now - d.stat().st_mtime > KEEP_SECONDS:
+                        shutil.rmtree(d, ignore_errors=True)
+                except OSError:
+                    pass
+        return Path(tempfile.mkdtemp(prefix="req-", dir=self.out_root))
+
+    def _image(self, path: str):
+        return load_image(path, max_pixels=self.max_pixels, name=Path(path).name)
+
+    def _choices(self) -> list[tuple[str, str]]:
+        return [(o.label, o.name) for o in self.cache.options().values()]
+
+    # -- Explain tab
+    @_user_errors
+    def choose_model(self, model: str):
+        """Model changed: its layers (CAM layer selected), its classes, a line about it."""
+        e = self.cache.get(model)
+        classes = [(PREDICTED, PREDICTED)] + list(zip(e.class_labels, e.class_values))
+        return (gr.Dropdown(choices=e.layers, value=CAM_LAYER if e.loaded.cam_layer else None),
+                gr.Dropdown(choices=classes, value=PREDICTED), e.info())
+
+    @_user_errors
+    def explain(self, image: str | None, model: str, layer: str | None, methods: list[str],
+                target: str | None, alpha: float, colormap: str):
+        """Overlays (one per method), top-5 label, a status line, raw .npy maps, .png overlays."""
+        path = _uploaded(image)
+        entry = self.cache.get(model)
+        layer = entry.check_layer(layer)
+        chosen, default = _methods(methods)
+        alpha, colormap = check_style(alpha, colormap)
+        target = None if target in (None, "", PREDICTED) else target
+        t0 = time.perf_counter()
+        stem = _safe(Path(path).stem)
+        r = explain_images(entry.loaded, [self._image(path)], layers=[layer], methods=chosen,
+                           target=target, predictions=TOP_K, names=[stem])[0]
+        out = self._request_dir()
+        gallery, maps, overlays = [], [], []
+        t, tname = r.targets[0], entry.class_labels[r.targets[0]]
+        for m in r.methods:
+            key = f"{stem}_{_safe(layer)}_{m}"
+            png = out / f"{key}.png"
+            png.write_bytes(encode_png(r.overlay(layer, m, alpha=alpha, colormap=colormap)))
+            raw = out / f"{key}.raw.npy"  # unnormalised, at layer resolution, as the CLI writes
+            np.save(raw, r.raw[(layer, m)][0].astype(np.float32))
+            gallery.append((str(png), f"{METHODS.get(m).title} · {layer} · {tname} {r.probs[t]:.2f}"))
+            overlays.append(str(png))
+            maps.append(str(raw))
+        label = {entry.class_labels[c]: p for c, (_, p) in zip(r.top_indices, r.predictions)}
+        status = (f"Explained **{tname}** (p = {r.probs[t]:.3f}) at `{layer}` of **{r.model}** "
+                  f"in {time.perf_counter() - t0:.2f} s.")
+        if default and "cam" not in r.methods:
+            status += " CAM was skipped: this layer does not feed a GAP → linear head."
+        return gallery, label, status, maps, overlays
+
+    # -- Compare tab
+    @_user_errors
+    def choose_models(self, models: list[str] | None):
+        """Models changed: the layers all of them have (for comparing layers)."""
+        entries = [self.cache.get(m) for m in dict.fromkeys(models or [])]
+        if not entries:
+            return gr.Dropdown(choices=[], value=[])
+        common = set.intersection(*(set(e.layer_names) for e in entries))
+        return gr.Dropdown(choices=[(lab, n) for lab, n in entries[0].layers if n in common], value=[])
+
+    @_user_errors
+    def compare(self, image: str | None, models: list[str] | None, layers: list[str] | None,
+                methods: list[str], alpha: float, colormap: str):
+        """One image, several models (or layers): captioned overlays, a grid, predictions."""
+        path = _uploaded(image)
+        names = list(dict.fromkeys(models or []))
+        if not names:
+            raise gr.Error("choose at least one model to compare", print_exception=False)
+        if len(names) > MAX_COMPARE:
+            raise gr.Error(f"{len(names)} models chosen; compare at most {MAX_COMPARE} at a time",
+                           print_exception=False)
+        entries = [self.cache.get(n) for n in names]
+        plan = [(e, [e.check_layer(x) for x in dict.fromkeys(layers or [])] or [e.check_layer(None)])
+                for e in entries]
+        chosen, _ = _methods(methods)
+        alpha, colormap = check_style(alpha, colormap)
+        img, stem = self._image(path), _safe(Path(path).stem)
+        results = [explain_images(e.loaded, [img], layers=ls, methods=chosen, predictions=TOP_K,
+                                  names=[stem])[0] for e, ls in plan]
+        out = self._request_dir()
+        gallery, table = [], []
+        for (e, _), r in zip(plan, results):
+            t = r.targets[0]
+            top = f"{e.class_labels[t]} {r.probs[t]:.2f}"
+            for layer in r.layers:
+                for m in r.methods:
+                    png = out / f"{_safe(r.model)}_{_safe(layer)}_{m}.png"
+                    png.write_bytes(encode_png(r.overlay(layer, m, alpha=alpha, colormap=colormap)))
+                    gallery.append((str(png), f"{r.model} · {layer} · {METHODS.get(m).title} · {top}"))
+            table.append([r.model] + [f"{e.class_labels[c]} {p:.2f}"
+                                      for c, (_, p) in zip(r.top_indices, r.predictions)]
+                         + [""] * (TOP_K - len(r.predictions)))
+        grid = explanation_grid(results, alpha=alpha, colormap=colormap, title=Path(path).name)
+        return gallery, grid, table
+
+    # -- page load
+    def refresh(self, model: str | None, compare: list[str] | None):
+        """Re-list the models (checkpoints added since start appear on reload)."""
+        choices = self._choices()
+        names = {v for _, v in choices}
+        return (gr.Dropdown(choices=choices, value=model if model in names else None),
+                gr.Dropdown(choices=choices, value=[m for m in compare or [] if m in names]))

@@ -1,0 +1,158 @@
+"""The page: two tabs (Explain, Compare) wired to :class:`~camviz.app.handlers.Handlers`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from camviz.app.handlers import KEEP_SECONDS, MAX_COMPARE, TOP_K, Handlers
+from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
+from camviz.app.uploads import default_samples_dir, image_input, sample_images
+from camviz.cam import METHODS
+from camviz.device import resolve_device
+from camviz.errors import CamvizError
+from camviz.explainer import DEFAULT_METHODS
+from camviz.hub import default_checkpoints_dir
+from camviz.viz import COLORMAPS
+
+MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
+SEED_003 = ("resnet18", "resnet50", "densenet121")  # the comparison preselected when cached
+
+
+_INTRO = ("# camviz — where does the network look?\n"
+          "Upload an image (or click a sample), choose a model and a layer, and compare "
+          "CAM, Grad-CAM, Grad-CAM++ and friends. Nothing leaves this machine.")
+
+
+def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+              *, samples_dir: str | os.PathLike | None = None, concurrency: int = 4,
+              max_pixels: int | None = None, max_models: int = 4) -> gr.Blocks:
+    """The camviz Gradio app (not launched; see :func:`launch`).
+
+    ``checkpoints_dir``: the only folder whose checkpoints can be chosen (default
+    :func:`camviz.hub.default_checkpoints_dir`). ``samples_dir``: images offered as examples
+    (default ``samples/``). ``concurrency``: explain/compare requests run at once.
+    ``max_pixels``: the decompression-bomb guard of :func:`camviz.images.load_image`.
+    ``max_models``: models kept in memory.
+    """
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
+    cache = ModelCache(cdir, dev, max_models)
+    sdir = Path(samples_dir).expanduser() if samples_dir else default_samples_dir()
+    samples = sample_images(sdir)
+    options = cache.options()
+    choices = [(o.label, o.name) for o in options.values()]
+    available = [o.name for o in options.values() if o.available]
+    if not available:
+        info = (f"No model to choose: put camviz checkpoints (`.safetensors`, written by `camviz "
+                f"train`) in `{cdir}`, or cache ImageNet weights in `{Path(torch.hub.get_dir())}"
+                "/checkpoints`, then reload the page.")
+    entry, first = None, (available[0] if available else None)
+    if first:
+        try:
+            entry = cache.get(first)
+            info = entry.info()
+        except CamvizError as err:
+            info = f"Model '{first}' cannot be loaded: {err}"
+    seed = [n for n in SEED_003 if n in available and options[n].kind == "imagenet"]
+    compare_default = seed if len(seed) >= 2 else available[:3]
+    method_choices = [(METHODS.get(m).title, m) for m in METHODS.names()]
+    class_choices = ([(PREDICTED, PREDICTED)]
+                     + (list(zip(entry.class_labels, entry.class_values)) if entry else []))
+
+    with gr.Blocks(title="camviz", delete_cache=(KEEP_SECONDS, KEEP_SECONDS)) as demo:
+        h = Handlers(cache, Path(demo.GRADIO_CACHE) / "camviz", max_pixels)
+        gr.Markdown(_INTRO)
+        with gr.Tab("Explain", id="explain"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    image = image_input(label="Image", sources=["upload", "clipboard"],
+                                        elem_id="explain-image", height=260)
+                    model = gr.Dropdown(choices, value=first, label="Model", elem_id="explain-model")
+                    model_info = gr.Markdown(info, elem_id="explain-model-info")
+                    layer = gr.Dropdown(entry.layers if entry else [],
+                                        value=CAM_LAYER if entry and entry.loaded.cam_layer else None,
+                                        label="Target layer", allow_custom_value=True,
+                                        elem_id="explain-layer",
+                                        info="layers with a spatial output; (CAM layer) = the chosen "
+                                             "model's default, whichever model")
+                    methods = gr.CheckboxGroup(method_choices, value=list(DEFAULT_METHODS),
+                                               label="CAM methods", elem_id="explain-methods")
+                    target = gr.Dropdown(class_choices, value=PREDICTED, label="Class to explain",
+                                         allow_custom_value=True, elem_id="explain-class")
+                    with gr.Row():
+                        alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)")
+                        colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
+                    run = gr.Button("Explain", variant="primary", elem_id="explain-run")
+                with gr.Column(scale=2):
+                    status = gr.Markdown(elem_id="explain-status")
+                    with gr.Row():
+                        gallery = gr.Gallery(label="Overlays", format="png", columns=3, scale=2,
+                                             height=300, object_fit="contain",
+                                             elem_id="explain-gallery")
+                        label = gr.Label(num_top_classes=TOP_K, label="Top-5 predictions", scale=1,
+                                         elem_id="explain-label")
+                    with gr.Row():
+                        maps = gr.File(label="Raw maps (.npy, layer resolution, unnormalised)",
+                                       file_count="multiple", interactive=False, elem_id="explain-maps")
+                        pngs = gr.File(label="Overlays (.png)", file_count="multiple",
+                                       interactive=False, elem_id="explain-pngs")
+            if samples:
+                gr.Examples([[str(p)] for p in samples], inputs=[image], label="Samples",
+                            examples_per_page=16)
+        with gr.Tab("Compare", id="compare") as compare_tab:
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    c_image = image_input(label="Image", sources=["upload", "clipboard"],
+                                          elem_id="compare-image", height=260)
+                    c_models = gr.Dropdown(choices, value=compare_default, multiselect=True,
+                                           max_choices=MAX_COMPARE, label="Models",
+                                           elem_id="compare-models")
+                    c_layers = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
+                                           label="Layers", elem_id="compare-layers",
+                                           info="empty: each model's CAM layer; else layers all "
+                                                "chosen models have")
+                    c_methods = gr.CheckboxGroup(method_choices, value=["gradcam"], label="CAM methods",
+                                                 elem_id="compare-methods")
+                    with gr.Row():
+                        c_alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)")
+                        c_colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
+                    c_run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+                with gr.Column(scale=2):
+                    c_gallery = gr.Gallery(label="Side by side (model · layer · method · top class p)",
+                                           format="png", columns=3, object_fit="contain", height=320,
+                                           elem_id="compare-gallery")
+                    c_table = gr.Dataframe(headers=["model"] + [f"top {i + 1}" for i in range(TOP_K)],
+                                           interactive=False, label="Predictions",
+                                           elem_id="compare-table")
+                    c_grid = gr.Image(label="Grid", format="png", type="numpy", interactive=False,
+                                      elem_id="compare-grid")
+            if samples:
+                gr.Examples([[str(p)] for p in samples], inputs=[c_image], label="Samples",
+                            examples_per_page=16)
+
+        model.change(h.choose_model, model, [layer, target, model_info], api_name="choose_model")
+        run.click(h.explain, [image, model, layer, methods, target, alpha, colormap],
+                  [gallery, label, status, maps, pngs], api_name="explain",
+                  concurrency_limit=concurrency)
+        c_models.change(h.choose_models, c_models, c_layers, api_name="choose_models")
+        # the preselected models are loaded when the tab is first opened, not at start
+        compare_tab.select(h.choose_models, c_models, c_layers, api_visibility="private")
+        c_run.click(h.compare, [c_image, c_models, c_layers, c_methods, c_alpha, c_colormap],
+                    [c_gallery, c_grid, c_table], api_name="compare", concurrency_limit=concurrency)
+        demo.load(h.refresh, [model, c_models], [model, c_models], api_visibility="private")
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo
+
+
+def launch(demo: gr.Blocks, *, host: str | None = None, port: int | None = None,
+           share: bool = False, **kwargs: Any):
+    """Serve ``demo`` with camviz's defaults: uploads capped at :data:`MAX_FILE_SIZE`; host
+    127.0.0.1 (or ``$GRADIO_SERVER_NAME``) and port 7860 or the next free one unless given.
+    ``share=True`` asks Gradio for a public link (that one needs internet)."""
+    kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
+    return demo.launch(server_name=host, server_port=port, share=share, **kwargs)

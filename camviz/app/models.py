@@ -1,0 +1,177 @@
+"""The models the app offers and the cache that loads each once for all requests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from camviz.checkpoint import load_checkpoint
+from camviz.errors import CamvizError, ModelUnavailableError, unknown
+from camviz.handle import LoadedModel
+from camviz.hub import IMAGENET, checkpoint_names, imagenet_cache_path, load_imagenet
+from camviz.summary import layer_table
+
+log = logging.getLogger(__name__)
+
+PREDICTED = "(predicted class)"
+# The layer list's first entry: "whatever the chosen model's CAM layer is". Selected by default,
+# it stays valid when the model changes, so Explain clicked before the layer list has caught up
+# with a new model still explains the new model (instead of failing on the old model's layer).
+CAM_LAYER = "(CAM layer)"
+
+
+@dataclass(frozen=True)
+class ModelOption:
+    """A model the UI offers: a checkpoint in the configured folder or an ImageNet model."""
+
+    name: str
+    kind: str        # "checkpoint" | "imagenet"
+    path: Path       # the checkpoint file, or where torchvision caches the weights
+
+    @property
+    def available(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def label(self) -> str:
+        if self.kind == "checkpoint":
+            return self.name
+        return f"{self.name} (ImageNet)" if self.available else f"{self.name} (weights not cached)"
+
+
+def model_options(checkpoints_dir: Path) -> dict[str, ModelOption]:
+    """Checkpoints of ``checkpoints_dir`` then ImageNet models; zoo architectures are never
+    offered untrained. A checkpoint shadows an ImageNet model of the same name, as in
+    :func:`camviz.hub.load_model`."""
+    opts = {n: ModelOption(n, "checkpoint", checkpoints_dir / f"{n}.safetensors")
+            for n in checkpoint_names(checkpoints_dir)}
+    for n in IMAGENET.names():
+        opts.setdefault(n, ModelOption(n, "imagenet", imagenet_cache_path(n)))
+    return opts
+
+
+@dataclass
+class ModelView:
+    """A loaded model with what the UI shows about it."""
+
+    loaded: LoadedModel
+    stamp: int                          # checkpoint mtime: a replaced file is reloaded
+    layers: list[tuple[str, str]]       # (label, name) of every spatial layer
+    class_labels: list[str]             # unique display name per class index
+    class_values: list[str]             # what the class dropdown sends (name, or index if repeated)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [n for _, n in self.layers]
+
+    def check_layer(self, layer: str | None) -> str:
+        """The layer to explain: ``None``/""/:data:`CAM_LAYER` → the model's CAM layer; else one
+        of :attr:`layers`."""
+        if not layer or layer == CAM_LAYER:
+            if not self.loaded.cam_layer:
+                raise CamvizError(f"model '{self.loaded.name}' has no default CAM layer; "
+                                  "choose one in the Layer list")
+            return self.loaded.cam_layer
+        if layer not in self.layer_names:
+            raise unknown("layer", str(layer)[:80], self.layer_names,
+                          f"choose {CAM_LAYER} or one of the "
+                          f"{sum(n != CAM_LAYER for n in self.layer_names)} spatial layers of "
+                          f"'{self.loaded.name}' in the Layer list")
+        return layer
+
+    def info(self) -> str:
+        m = self.loaded
+        meta = m.meta or {}
+        acc = (meta.get("metrics") or {}).get("test_accuracy")
+        bits = [m.source, m.arch] + ([str(meta["dataset"])] if meta.get("dataset") else [])
+        bits += [f"{len(m.classes)} classes", f"input {m.in_channels}×{m.input_size}×{m.input_size}"]
+        if isinstance(acc, (int, float)):
+            bits.append(f"test accuracy {acc:.3f}")
+        return f"**{m.name}** — " + " · ".join(bits)
+
+
+def _class_names(classes: list[str]) -> tuple[list[str], list[str]]:
+    """Display labels and dropdown values; a name repeated in a checkpoint's class list gets
+    its index, so that every class stays reachable and the top-5 keys stay distinct."""
+    seen: dict[str, int] = {}
+    for c in classes:
+        seen[c] = seen.get(c, 0) + 1
+    labels = [c if seen[c] == 1 else f"{c} (#{i})" for i, c in enumerate(classes)]
+    values = [c if seen[c] == 1 else str(i) for i, c in enumerate(classes)]
+    return labels, values
+
+
+class ModelCache:
+    """Models loaded once and shared by all requests; loading happens under a lock.
+
+    Only names from :func:`model_options` are accepted, so the UI can open nothing but the
+    configured checkpoints and cached ImageNet weights (never a path, never a download).
+    """
+
+    def __init__(self, checkpoints_dir: Path, device: torch.device, max_models: int = 4):
+        self.checkpoints_dir = checkpoints_dir
+        self.device = device
+        self.max_models = max_models
+        self._entries: OrderedDict[str, ModelView] = OrderedDict()
+        self._lock = threading.Lock()       # guards _entries
+        self._load_lock = threading.Lock()  # one model loads at a time
+
+    def options(self) -> dict[str, ModelOption]:
+        return model_options(self.checkpoints_dir)
+
+    def option(self, name: object) -> ModelOption:
+        if name is None or name == "":
+            raise CamvizError("no model chosen; choose one from the Model list")
+        opts = self.options()
+        if not isinstance(name, str) or name not in opts:
+            shown = str(name) if len(str(name)) <= 80 else "..." + str(name)[-77:]   # a path's end says most
+            raise unknown("model", shown, [o.name for o in opts.values()],
+                          "choose one from the Model list (the app opens only the checkpoints "
+                          "of its checkpoints folder and cached ImageNet weights, never a path)")
+        return opts[name]
+
+    def get(self, name: object) -> ModelView:
+        opt = self.option(name)
+        if not opt.available:
+            raise ModelUnavailableError(
+                f"ImageNet weights for '{opt.name}' are not cached at {opt.path} and this app "
+                f"never downloads; copy {opt.path.name} there (or run `camviz explain --model "
+                f"{opt.name} IMAGE` once on a machine with internet), then reload the page — "
+                "or choose another model")
+        stamp = opt.path.stat().st_mtime_ns
+        with self._lock:
+            entry = self._entries.get(opt.name)
+            if entry is not None and entry.stamp == stamp:
+                self._entries.move_to_end(opt.name)
+                return entry
+        with self._load_lock:
+            with self._lock:  # another request may have loaded it while we waited
+                entry = self._entries.get(opt.name)
+            if entry is None or entry.stamp != stamp:
+                entry = self._load(opt, stamp)
+                with self._lock:
+                    self._entries[opt.name] = entry
+                    while len(self._entries) > self.max_models:
+                        self._entries.popitem(last=False)
+        return entry
+
+    def _load(self, opt: ModelOption, stamp: int) -> ModelView:
+        t0 = time.perf_counter()
+        if opt.kind == "checkpoint":
+            loaded = load_checkpoint(opt.path, device=self.device, name=opt.name)
+        else:
+            loaded = load_imagenet(opt.name, device=self.device, download=False)
+        layers = [(f"{r.name} · {r.kind} · {'×'.join(map(str, r.shape))}"
+                   + (" (default)" if r.is_default else ""), r.name)
+                  for r in layer_table(loaded) if r.spatial]
+        if loaded.cam_layer:
+            layers.insert(0, (f"{CAM_LAYER} {loaded.cam_layer}", CAM_LAYER))
+        labels, values = _class_names(list(loaded.classes))
+        log.info("loaded model '%s' (%s) in %.2f s", opt.name, opt.kind, time.perf_counter() - t0)
+        return ModelView(loaded, stamp, layers, labels, values)
