@@ -65,6 +65,15 @@ def overlay_of(r: ImageExplanation, layer: str | None = None, method: str | None
     return overlay(r.rgb, r.map(layer, method, k), alpha=alpha, colormap=colormap)
 
 
+def model_view(r: ImageExplanation, size: int = 224) -> np.ndarray:
+    """What the model saw (its input before normalisation), enlarged by whole pixels to about
+    ``size`` so a 28×28 input is visible as such, as uint8 RGB."""
+    seen = np.asarray(r.model_input)
+    rgb = np.repeat(seen[..., None], 3, axis=2) if seen.ndim == 2 else seen
+    k = max(1, size // max(rgb.shape[:2]))
+    return np.ascontiguousarray(rgb.repeat(k, axis=0).repeat(k, axis=1))
+
+
 def _file_key(layer: str, method: str, target: int | None) -> str:
     return f"{safe_name(layer)}_{method}" + ("" if target is None else f"_c{target}")
 

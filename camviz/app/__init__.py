@@ -32,7 +32,7 @@ for _key, _value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_DISABLE_TEL
     os.environ.setdefault(_key, _value)
 
 from camviz.app.handlers import KEEP_SECONDS, MAX_COMPARE, TOP_K, Handlers
-from camviz.app.layout import MAX_FILE_SIZE, build_app, launch
+from camviz.app.layout import DEFAULT_MODEL, MAX_FILE_SIZE, build_app, launch
 from camviz.app.models import (
     CAM_LAYER,
     PREDICTED,
@@ -44,6 +44,6 @@ from camviz.app.models import (
 )
 from camviz.app.uploads import image_input, sample_images
 
-__all__ = ["CAM_LAYER", "KEEP_SECONDS", "MAX_COMPARE", "MAX_FILE_SIZE", "PREDICTED", "TOP_K",
+__all__ = ["CAM_LAYER", "DEFAULT_MODEL", "KEEP_SECONDS", "MAX_COMPARE", "MAX_FILE_SIZE", "PREDICTED", "TOP_K",
            "Handlers", "ModelCache", "ModelOption", "ModelView", "_class_names", "build_app",
            "image_input", "launch", "model_options", "sample_images"]

@@ -12,15 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
-from camviz.app.uploads import _uploaded
+from camviz.app.uploads import _uploaded, check_upload
 from camviz.cam import METHODS
 from camviz.errors import CamvizError
-from camviz.explainer import DEFAULT_METHODS, explain_images, resolve_methods, safe_name
+from camviz.explainer import explain_images, notes, resolve_methods, safe_name
 from camviz.images import load_image
-from camviz.outputs import explanation_grid
+from camviz.outputs import explanation_grid, model_view, write_request_files
 from camviz.viz import check_style, encode_png
 
 log = logging.getLogger(__name__)
@@ -46,13 +45,11 @@ def _safe(text: str) -> str:
     return safe_name(text).strip("._") or "x"
 
 
-def _methods(methods: list[str] | None) -> tuple[list[str] | None, bool]:
-    """The methods to pass to ``explain_images``: ``None`` for the defaults, so that ``cam``
-    is dropped where the layer has no GAP → linear head, as ``camviz explain`` does."""
+def _methods(methods: list[str] | None) -> list[str]:
+    """The ticked methods, checked (each is then run or skipped with a note on its own)."""
     if not methods:
         raise gr.Error("choose at least one CAM method", print_exception=False)
-    names, _ = resolve_methods(list(methods))
-    return (None, True) if set(names) == set(DEFAULT_METHODS) else (names, False)
+    return resolve_methods(list(methods))[0]
 
 
 class Handlers:
@@ -91,41 +88,49 @@ class Handlers:
         """Model changed: its layers (CAM layer selected), its classes, a line about it."""
         e = self.cache.get(model)
         classes = [(PREDICTED, PREDICTED)] + list(zip(e.class_labels, e.class_values))
-        return (gr.Dropdown(choices=e.layers, value=CAM_LAYER if e.loaded.cam_layer else None),
+        return (gr.Dropdown(choices=e.layer_choices(), value=CAM_LAYER if e.loaded.cam_layer else None),
                 gr.Dropdown(choices=classes, value=PREDICTED), e.info())
+
+    @_user_errors
+    def layer_list(self, model: str, show_all: bool, layer: str | None):
+        """"Show all layers" ticked or not: every spatial layer, or the CAM layer and blocks."""
+        e = self.cache.get(model)
+        choices = e.layer_choices(bool(show_all))
+        keep = layer if layer in {n for _, n in choices} else CAM_LAYER
+        return gr.Dropdown(choices=choices, value=keep if e.loaded.cam_layer or keep != CAM_LAYER
+                           else None)
+
+    def check_upload(self, image: str | None) -> str | None:
+        """Refuse a file that is not an image as soon as it is uploaded."""
+        return check_upload(image, self.max_pixels)
 
     @_user_errors
     def explain(self, image: str | None, model: str, layer: str | None, methods: list[str],
                 target: str | None, alpha: float, colormap: str):
-        """Overlays (one per method), top-5 label, a status line, raw .npy maps, .png overlays."""
+        """Overlays (one per method that applies), top-5 label, a status line with notes,
+        raw .npy maps, .png overlays, and the image as the model sees it."""
         path = _uploaded(image)
         entry = self.cache.get(model)
         layer = entry.check_layer(layer)
-        chosen, default = _methods(methods)
+        chosen = _methods(methods)
         alpha, colormap = check_style(alpha, colormap)
         target = None if target in (None, "", PREDICTED) else target
         t0 = time.perf_counter()
         stem = _safe(Path(path).stem)
+        # each method succeeds or fails on its own: one that cannot apply is a note, not an error
         r = explain_images(entry.loaded, [self._image(path)], layers=[layer], methods=chosen,
-                           target=target, predictions=TOP_K, names=[stem])[0]
-        out = self._request_dir()
-        gallery, maps, overlays = [], [], []
+                           target=target, predictions=TOP_K, names=[stem],
+                           skip_inapplicable=True)[0]
+        overlays, maps = write_request_files(r, self._request_dir(), alpha=alpha, colormap=colormap)
         t, tname = r.targets[0], entry.class_labels[r.targets[0]]
-        for m in r.methods:
-            key = f"{stem}_{_safe(layer)}_{m}"
-            png = out / f"{key}.png"
-            png.write_bytes(encode_png(r.overlay(layer, m, alpha=alpha, colormap=colormap)))
-            raw = out / f"{key}.raw.npy"  # unnormalised, at layer resolution, as the CLI writes
-            np.save(raw, r.raw[(layer, m)][0].astype(np.float32))
-            gallery.append((str(png), f"{METHODS.get(m).title} · {layer} · {tname} {r.probs[t]:.2f}"))
-            overlays.append(str(png))
-            maps.append(str(raw))
+        gallery = [(str(png), f"{METHODS.get(m).title} · {layer} · {tname} {r.probs[t]:.2f}")
+                   for png, m in zip(overlays, r.methods)]
         label = {entry.class_labels[c]: p for c, (_, p) in zip(r.top_indices, r.predictions)}
         status = (f"Explained **{tname}** (p = {r.probs[t]:.3f}) at `{layer}` of **{r.model}** "
                   f"in {time.perf_counter() - t0:.2f} s.")
-        if default and "cam" not in r.methods:
-            status += " CAM was skipped: this layer does not feed a GAP → linear head."
-        return gallery, label, status, maps, overlays
+        status += "".join(f"\n- {note}" for note in notes(r, entry.loaded))
+        return (gallery, label, status, [str(p) for p in maps], [str(p) for p in overlays],
+                model_view(r))
 
     # -- Compare tab
     @_user_errors
@@ -151,7 +156,7 @@ class Handlers:
         entries = [self.cache.get(n) for n in names]
         plan = [(e, [e.check_layer(x) for x in dict.fromkeys(layers or [])] or [e.check_layer(None)])
                 for e in entries]
-        chosen, _ = _methods(methods)
+        chosen = _methods(methods)
         alpha, colormap = check_style(alpha, colormap)
         img, stem = self._image(path), _safe(Path(path).stem)
         results = [explain_images(e.loaded, [img], layers=ls, methods=chosen, predictions=TOP_K,

@@ -11,7 +11,7 @@ import torch
 
 from camviz.app.handlers import KEEP_SECONDS, MAX_COMPARE, TOP_K, Handlers
 from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
-from camviz.app.uploads import default_samples_dir, image_input, sample_images
+from camviz.app.uploads import default_samples_dir, image_input, sample_caption, sample_images
 from camviz.cam import METHODS
 from camviz.device import resolve_device
 from camviz.errors import CamvizError
@@ -19,6 +19,8 @@ from camviz.explainer import DEFAULT_METHODS
 from camviz.hub import default_checkpoints_dir
 from camviz.viz import COLORMAPS
 
+#: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
+DEFAULT_MODEL = "resnet18-fashion-mnist"
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
 SEED_003 = ("resnet18", "resnet50", "densenet121")  # the comparison preselected when cached
 
@@ -30,14 +32,17 @@ _INTRO = ("# camviz — where does the network look?\n"
 
 def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
               *, samples_dir: str | os.PathLike | None = None, concurrency: int = 4,
-              max_pixels: int | None = None, max_models: int = 4) -> gr.Blocks:
+              max_pixels: int | None = None, max_models: int = 4,
+              model: str | None = None) -> gr.Blocks:
     """The camviz Gradio app (not launched; see :func:`launch`).
 
     ``checkpoints_dir``: the only folder whose checkpoints can be chosen (default
     :func:`camviz.hub.default_checkpoints_dir`). ``samples_dir``: images offered as examples
     (default ``samples/``). ``concurrency``: explain/compare requests run at once.
     ``max_pixels``: the decompression-bomb guard of :func:`camviz.images.load_image`.
-    ``max_models``: models kept in memory.
+    ``max_models``: models kept in memory. ``model``: the model chosen when the page opens
+    (default: the README's quick-start checkpoint :data:`DEFAULT_MODEL` when offered, else
+    the first model that can be loaded).
     """
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
@@ -51,7 +56,10 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
         info = (f"No model to choose: put camviz checkpoints (`.safetensors`, written by `camviz "
                 f"train`) in `{cdir}`, or cache ImageNet weights in `{Path(torch.hub.get_dir())}"
                 "/checkpoints`, then reload the page.")
-    entry, first = None, (available[0] if available else None)
+    if model is not None and model not in options:
+        cache.option(model)   # unknown → the one-line error naming the valid models
+    wanted = [m for m in (model, DEFAULT_MODEL) if m in available]
+    entry, first = None, (wanted[0] if wanted else available[0] if available else None)
     if first:
         try:
             entry = cache.get(first)
@@ -67,43 +75,47 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
     with gr.Blocks(title="camviz", delete_cache=(KEEP_SECONDS, KEEP_SECONDS)) as demo:
         h = Handlers(cache, Path(demo.GRADIO_CACHE) / "camviz", max_pixels)
         gr.Markdown(_INTRO)
-        with gr.Tab("Explain", id="explain"):
-            with gr.Row():
-                with gr.Column(scale=1, min_width=320):
-                    image = image_input(label="Image", sources=["upload", "clipboard"],
-                                        elem_id="explain-image", height=260)
-                    model = gr.Dropdown(choices, value=first, label="Model", elem_id="explain-model")
-                    model_info = gr.Markdown(info, elem_id="explain-model-info")
-                    layer = gr.Dropdown(entry.layers if entry else [],
-                                        value=CAM_LAYER if entry and entry.loaded.cam_layer else None,
-                                        label="Target layer", allow_custom_value=True,
-                                        elem_id="explain-layer",
-                                        info="layers with a spatial output; (CAM layer) = the chosen "
-                                             "model's default, whichever model")
-                    methods = gr.CheckboxGroup(method_choices, value=list(DEFAULT_METHODS),
-                                               label="CAM methods", elem_id="explain-methods")
-                    target = gr.Dropdown(class_choices, value=PREDICTED, label="Class to explain",
-                                         allow_custom_value=True, elem_id="explain-class")
-                    with gr.Row():
-                        alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)")
-                        colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
-                    run = gr.Button("Explain", variant="primary", elem_id="explain-run")
-                with gr.Column(scale=2):
-                    status = gr.Markdown(elem_id="explain-status")
-                    with gr.Row():
-                        gallery = gr.Gallery(label="Overlays", format="png", columns=3, scale=2,
-                                             height=300, object_fit="contain",
-                                             elem_id="explain-gallery")
-                        label = gr.Label(num_top_classes=TOP_K, label="Top-5 predictions", scale=1,
-                                         elem_id="explain-label")
-                    with gr.Row():
-                        maps = gr.File(label="Raw maps (.npy, layer resolution, unnormalised)",
-                                       file_count="multiple", interactive=False, elem_id="explain-maps")
-                        pngs = gr.File(label="Overlays (.png)", file_count="multiple",
-                                       interactive=False, elem_id="explain-pngs")
-            if samples:
-                gr.Examples([[str(p)] for p in samples], inputs=[image], label="Samples",
-                            examples_per_page=16)
+        with gr.Tab("Explain", id="explain"), gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                image = image_input(label="Image", sources=["upload", "clipboard"],
+                                    elem_id="explain-image", height=220)
+                run = gr.Button("Explain", variant="primary", elem_id="explain-run")
+                if samples:
+                    gr.Examples([[str(p)] for p in samples], inputs=[image], label="Samples",
+                                example_labels=[sample_caption(p) for p in samples],
+                                examples_per_page=8)
+                model = gr.Dropdown(choices, value=first, label="Model", elem_id="explain-model")
+                model_info = gr.Markdown(info, elem_id="explain-model-info")
+                layer = gr.Dropdown(entry.layer_choices() if entry else [],
+                                    value=CAM_LAYER if entry and entry.loaded.cam_layer else None,
+                                    label="Target layer", allow_custom_value=True,
+                                    elem_id="explain-layer",
+                                    info="(CAM layer) = the chosen model's default; then its "
+                                         "blocks")
+                show_all = gr.Checkbox(False, label="show all layers",
+                                       elem_id="explain-all-layers")
+                methods = gr.CheckboxGroup(method_choices, value=list(DEFAULT_METHODS),
+                                           label="CAM methods", elem_id="explain-methods")
+                target = gr.Dropdown(class_choices, value=PREDICTED, label="Class to explain",
+                                     allow_custom_value=True, elem_id="explain-class")
+                with gr.Row():
+                    alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)")
+                    colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id="explain-status")
+                gallery = gr.Gallery(label="Overlays", format="png", columns=3, height="auto",
+                                     object_fit="contain", elem_id="explain-gallery")
+                with gr.Row():
+                    label = gr.Label(num_top_classes=TOP_K, label="Top-5 predictions",
+                                     elem_id="explain-label")
+                    seen = gr.Image(label="What the model sees (its input, enlarged)",
+                                    format="png", type="numpy", interactive=False, height=240,
+                                    elem_id="explain-seen")
+                with gr.Row():
+                    maps = gr.File(label="Raw maps (.npy, layer resolution, unnormalised)",
+                                   file_count="multiple", interactive=False, elem_id="explain-maps")
+                    pngs = gr.File(label="Overlays (.png)", file_count="multiple",
+                                   interactive=False, elem_id="explain-pngs")
         with gr.Tab("Compare", id="compare") as compare_tab:
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
@@ -133,11 +145,17 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                                       elem_id="compare-grid")
             if samples:
                 gr.Examples([[str(p)] for p in samples], inputs=[c_image], label="Samples",
-                            examples_per_page=16)
+                            example_labels=[sample_caption(p) for p in samples],
+                            examples_per_page=8)
 
-        model.change(h.choose_model, model, [layer, target, model_info], api_name="choose_model")
+        show_all.change(h.layer_list, [model, show_all, layer], layer, api_name="layer_list")
+        model.change(h.choose_model, model, [layer, target, model_info], api_name="choose_model"
+                     ).then(h.layer_list, [model, show_all, layer], layer,
+                            api_name="layer_list_after_model", api_visibility="private")
+        image.upload(h.check_upload, image, image, api_name="check_upload")
+        c_image.upload(h.check_upload, c_image, c_image, api_visibility="private")
         run.click(h.explain, [image, model, layer, methods, target, alpha, colormap],
-                  [gallery, label, status, maps, pngs], api_name="explain",
+                  [gallery, label, status, maps, pngs, seen], api_name="explain",
                   concurrency_limit=concurrency)
         c_models.change(h.choose_models, c_models, c_layers, api_name="choose_models")
         # the preselected models are loaded when the tab is first opened, not at start

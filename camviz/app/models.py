@@ -62,13 +62,21 @@ class ModelView:
 
     loaded: LoadedModel
     stamp: int                          # checkpoint mtime: a replaced file is reloaded
-    layers: list[tuple[str, str]]       # (label, name) of every spatial layer
+    layers: list[tuple[str, str]]       # (label, name) of every spatial layer, CAM layer first
     class_labels: list[str]             # unique display name per class index
     class_values: list[str]             # what the class dropdown sends (name, or index if repeated)
 
+    blocks: list[tuple[str, str]] = ()  # the CAM layer and the blocks: listed first
+
+    def layer_choices(self, show_all: bool = False) -> list[tuple[str, str]]:
+        """The Layer list: the CAM layer and the model's blocks, or every spatial layer."""
+        return list(self.layers if show_all else self.blocks)
+
     @property
     def layer_names(self) -> list[str]:
-        return [n for _, n in self.layers]
+        """Every layer that can be explained (the CAM layer under its own name too)."""
+        cam = [self.loaded.cam_layer] if self.loaded.cam_layer else []
+        return [n for _, n in self.layers] + cam
 
     def check_layer(self, layer: str | None) -> str:
         """The layer to explain: ``None``/""/:data:`CAM_LAYER` → the model's CAM layer; else one
@@ -167,11 +175,19 @@ class ModelCache:
             loaded = load_checkpoint(opt.path, device=self.device, name=opt.name)
         else:
             loaded = load_imagenet(opt.name, device=self.device, download=False)
-        layers = [(f"{r.name} · {r.kind} · {'×'.join(map(str, r.shape))}"
-                   + (" (default)" if r.is_default else ""), r.name)
-                  for r in layer_table(loaded) if r.spatial]
+        rows = [r for r in layer_table(loaded) if r.spatial]
+        layers = [(f"{r.name} · {r.kind} · {'×'.join(map(str, r.shape))}", r.name)
+                  for r in rows if r.name != loaded.cam_layer]   # the default is listed once
+        modules = dict(loaded.model.named_modules())
+        # blocks: containers at most two levels down (ResNet's layer1..4 and their blocks,
+        # DenseNet's dense blocks and transitions), not every BatchNorm and ReLU
+        block_names = {r.name for r in rows if r.name.count(".") <= 1
+                       and next(modules[r.name].children(), None) is not None}
+        blocks = [(lab, n) for lab, n in layers if n in block_names]
         if loaded.cam_layer:
-            layers.insert(0, (f"{CAM_LAYER} {loaded.cam_layer}", CAM_LAYER))
+            first = (f"{CAM_LAYER} {loaded.cam_layer}", CAM_LAYER)
+            layers.insert(0, first)
+            blocks.insert(0, first)
         labels, values = _class_names(list(loaded.classes))
         log.info("loaded model '%s' (%s) in %.2f s", opt.name, opt.kind, time.perf_counter() - t0)
-        return ModelView(loaded, stamp, layers, labels, values)
+        return ModelView(loaded, stamp, layers, labels, values, blocks)

@@ -8,7 +8,8 @@ from typing import Any
 import gradio as gr
 from gradio_client import utils as client_utils
 
-from camviz.images import IMAGE_EXTENSIONS
+from camviz.errors import CamvizError
+from camviz.images import IMAGE_EXTENSIONS, load_image
 
 
 def image_input(**kwargs: Any) -> gr.Image:
@@ -49,6 +50,19 @@ def _refuse_url(value: object) -> None:
                        "upload the file", print_exception=False)
 
 
+def check_upload(image: str | None, max_pixels: int | None = None) -> str | None:
+    """Decode an upload as soon as it arrives: a file that is no image is refused at once
+    (a toast, and the broken preview cleared), not when Explain is clicked."""
+    if not image:
+        return None
+    try:
+        load_image(image, max_pixels=max_pixels, name=Path(image).name)
+    except CamvizError as err:
+        gr.Warning(str(err))
+        return None
+    return image
+
+
 def _uploaded(image: str | None) -> str:
     if not image:
         raise gr.Error("upload an image first (or click one of the samples)", print_exception=False)
@@ -60,7 +74,16 @@ def sample_images(samples_dir: Path | None) -> list[Path]:
     if samples_dir is None or not samples_dir.is_dir():
         return []
     return sorted(p for p in samples_dir.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in IMAGE_EXTENSIONS)
+                  and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not p.name.endswith(".mask.png"))   # object masks are answers, not inputs
+
+
+def sample_caption(path: Path) -> str:
+    """A sample's caption: "ankle boot (fashion-mnist)" for fashion-mnist/9-ankle-boot-test0.png."""
+    words = [w for w in path.stem.replace("_", "-").split("-") if w and not w.isdigit()
+             and not (w.startswith("test") and w[4:].isdigit())]
+    where = path.parent.name
+    return " ".join(words) + (f" ({where})" if where and where != "samples" else "")
 
 
 def default_samples_dir() -> Path:

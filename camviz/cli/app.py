@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoints-dir", metavar="DIR",
                    help="the only folder whose checkpoints the app offers (default: "
                         "$CAMVIZ_CHECKPOINTS, else ./checkpoints)")
+    p.add_argument("--model", metavar="NAME",
+                   help="the model chosen when the page opens (default: resnet18-fashion-mnist, "
+                        "the README's quick-start checkpoint, when offered)")
     p.add_argument("--share", action="store_true",
                    help="also create a public *.gradio.live link through Gradio's servers "
                         "(needs internet; off by default)")
@@ -36,6 +39,6 @@ def run_app(args: argparse.Namespace) -> int:
 
     from camviz.app import build_app, launch
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
-    demo = build_app(args.checkpoints_dir, device=args.device)
+    demo = build_app(args.checkpoints_dir, device=args.device, model=args.model)
     launch(demo, host=args.host, port=args.port, share=args.share)
     return 0

@@ -44,7 +44,7 @@ def reference(server, name, image, layer=None, methods=None, target=None):
 
 
 def test_explain_gives_predictions_overlays_and_maps(server, client):
-    gallery, label, status, maps, pngs = explain(client, CAT)
+    gallery, label, status, maps, pngs, seen = explain(client, CAT)
     ref = reference(server, "resnet14-tiny", CAT)
     # top-5 as the library computes them, best first
     assert [c["label"] for c in label["confidences"]] == [n for n, _ in ref.predictions]
@@ -54,7 +54,8 @@ def test_explain_gives_predictions_overlays_and_maps(server, client):
     # one overlay per method (resnet14 has a GAP -> linear head, so CAM runs too)
     assert [g["caption"].split(" · ")[0] for g in gallery] == [METHODS.get(m).title for m in DEFAULT]
     assert all(f" · layer4 · {ref.predictions[0][0]} " in g["caption"] for g in gallery)
-    assert [Path(p).name for p in pngs] == [f"cat_layer4_{m}.png" for m in DEFAULT]
+    # the method leads each file name, so a browser that cuts names still tells them apart
+    assert [Path(p).name for p in pngs] == [f"cat_{m}_layer4.png" for m in DEFAULT]
     for item in gallery:
         with Image.open(item["image"]) as im:
             assert im.format == "PNG" and im.mode == "RGB" and max(im.size) == 320
@@ -63,18 +64,46 @@ def test_explain_gives_predictions_overlays_and_maps(server, client):
         assert over.shape == plain.shape and np.abs(over - plain).mean() > 5  # a heat map is on it
     # the raw maps are the library's, at layer resolution
     got = raw_maps((gallery, label, status, maps, pngs))
-    assert sorted(got) == sorted(f"cat_layer4_{m}.raw.npy" for m in DEFAULT)
+    assert sorted(got) == sorted(f"cat_{m}_layer4.raw.npy" for m in DEFAULT)
     for m in DEFAULT:
-        assert got[f"cat_layer4_{m}.raw.npy"].shape == ref.raw[("layer4", m)][0].shape
-        np.testing.assert_allclose(got[f"cat_layer4_{m}.raw.npy"], ref.raw[("layer4", m)][0],
+        assert got[f"cat_{m}_layer4.raw.npy"].shape == ref.raw[("layer4", m)][0].shape
+        np.testing.assert_allclose(got[f"cat_{m}_layer4.raw.npy"], ref.raw[("layer4", m)][0],
                                    rtol=1e-5, atol=1e-6)
     assert f"**{ref.predictions[0][0]}**" in status and "resnet14-tiny" in status
+    # what the model sees: the 28x28 grey input, enlarged by whole pixels, beside a warning
+    with Image.open(seen) as im:
+        px = np.asarray(im.convert("RGB")).astype(int)
+    assert px.shape[0] == px.shape[1] and px.shape[0] % 28 == 0 and px.shape[0] >= 196
+    k = px.shape[0] // 28
+    np.testing.assert_array_equal(px[::k, ::k, 0], np.asarray(ref.model_input))
+    assert "trained on 28×28 grey fashion-mnist images; this colour picture" in status
 
 
 def test_cam_is_dropped_with_a_notice_where_it_cannot_apply(client):
-    gallery, _, status, maps, _ = explain(client, CAT, model="lenet5-tiny")
+    gallery, _, status, maps, *_ = explain(client, CAT, model="lenet5-tiny")
     assert [g["caption"].split(" · ")[0] for g in gallery] == ["Grad-CAM", "Grad-CAM++"]
-    assert "CAM was skipped" in status and len(maps) == 2
+    assert "CAM does not apply here: cam needs layer 'features'" in status and len(maps) == 2
+
+
+def test_each_method_succeeds_or_fails_on_its_own(client):
+    """Issue 13: CAM + Grad-CAM + Grad-CAM++ + Score-CAM at resnet14's layer3 used to fail as
+    a whole (a toast in internal names, every panel "Error")."""
+    methods = ["cam", "gradcam", "gradcampp", "scorecam"]
+    gallery, _, status, maps, *_ = explain(client, CAT, layer="layer3", methods=methods)
+    assert [g["caption"].split(" · ")[0] for g in gallery] == ["Grad-CAM", "Grad-CAM++", "Score-CAM"]
+    assert len(maps) == 3 and "- CAM does not apply here: cam needs layer 'layer3'" in status
+
+
+def test_identical_and_blank_maps_are_explained_in_the_page(client):
+    _, _, status, *_ = explain(client, CAT, methods=["cam", "gradcam", "hirescam"])
+    assert "CAM, Grad-CAM and HiResCAM are identical here" in status
+    for target in FASHION_CLASSES:   # some class has no positive evidence at layer4
+        _, _, status, *_ = explain(client, CAT, methods=["gradcam"], target=target)
+        if "is blank for" in status:
+            assert f"Grad-CAM is blank for '{target}' at `layer4`" in status
+            break
+    else:
+        pytest.fail("no class gave a blank Grad-CAM map; pick another image")
 
 
 def test_cam_asked_alone_where_it_cannot_apply_is_an_error(client):
@@ -85,9 +114,9 @@ def test_cam_asked_alone_where_it_cannot_apply_is_an_error(client):
 
 def test_cam_layer_entry_means_each_models_own_cam_layer(client):
     for name, default in (("lenet5-tiny", "features"), ("resnet14-tiny", "layer4")):
-        _, _, status, maps, _ = explain(client, CAT, model=name, layer=CAM_LAYER, methods=["gradcam"])
+        _, _, status, maps, *_ = explain(client, CAT, model=name, layer=CAM_LAYER, methods=["gradcam"])
         assert f"at `{default}` of **{name}**" in status
-        assert [Path(p).name for p in maps] == [f"cat_{default}_gradcam.raw.npy"]
+        assert [Path(p).name for p in maps] == [f"cat_gradcam_{default}.raw.npy"]
 
 
 def test_layer_dropdown_follows_the_model(server, client):
@@ -96,18 +125,28 @@ def test_layer_dropdown_follows_the_model(server, client):
         loaded = load_checkpoint(server.dirs.checkpoints / f"{name}.safetensors")
         spatial = [r.name for r in layer_table(loaded) if r.shape and len(r.shape) == 3
                    and r.shape[1] * r.shape[2] > 1]
-        assert [v for _, v in layers["choices"]] == [CAM_LAYER] + spatial
+        # blocks first (containers at most two levels down), the default listed once
+        modules = dict(loaded.model.named_modules())
+        blocks = [n for n in spatial if n != default and n.count(".") <= 1
+                  and list(modules[n].children())]
+        assert [v for _, v in layers["choices"]] == [CAM_LAYER] + blocks
         assert layers["choices"][0][0] == f"{CAM_LAYER} {default}"
+        every = client.predict(name, True, CAM_LAYER, api_name="/layer_list")
+        assert [v for _, v in every["choices"]] == [CAM_LAYER] + [n for n in spatial if n != default]
         assert layers["value"] == CAM_LAYER
         assert [v for _, v in classes["choices"]] == [PREDICTED] + list(FASHION_CLASSES)
         assert classes["value"] == PREDICTED
         assert name in info and "fashion-mnist" in info
     lenet, _, _ = client.predict("lenet5-tiny", api_name="/choose_model")
     assert "layer3" not in [v for _, v in lenet["choices"]]
+    resnet, _, _ = client.predict("resnet14-tiny", api_name="/choose_model")
+    names = [v for _, v in resnet["choices"]]
+    assert "layer3" in names and "layer4" not in names     # layer4 is the (CAM layer) entry
+    assert not [n for n in names if n.startswith(("bn", "relu", "conv")) or ".bn" in n]
 
 
 def test_non_default_layer_and_class(server, client):
-    gallery, _label, status, maps, _ = explain(client, CAT, layer="layer3", methods=["gradcam"],
+    gallery, _label, status, maps, *_ = explain(client, CAT, layer="layer3", methods=["gradcam"],
                                               target="Trouser")
     ref = reference(server, "resnet14-tiny", CAT, layer="layer3", methods=["gradcam"],
                     target="Trouser")
@@ -140,8 +179,8 @@ def test_eight_concurrent_requests_equal_sequential(server, client):
         for key in seq:
             np.testing.assert_allclose(con[key], seq[key], rtol=1e-6, atol=1e-7, err_msg=str(job))
     # the jobs differ, so mixed-up hooks between threads would show
-    assert not np.allclose(sequential[0]["cat_layer4_gradcam.raw.npy"],
-                           sequential[4]["coffee_layer4_gradcam.raw.npy"])
+    assert not np.allclose(sequential[0]["cat_gradcam_layer4.raw.npy"],
+                           sequential[4]["coffee_gradcam_layer4.raw.npy"])
 
 
 def _png_header_only(path: Path, width: int, height: int) -> Path:
@@ -175,6 +214,9 @@ def test_bad_uploads_get_their_message(client, tmp_path, kind, message):
         explain(client, bad)
     assert message in str(err.value)
     assert "Traceback" not in str(err.value)
+    # and refused at upload already: the preview is cleared (issue 13)
+    assert client.predict(handle_file(str(bad)), api_name="/check_upload") is None
+    assert client.predict(handle_file(str(CAT)), api_name="/check_upload") is not None
 
 
 def test_oversized_upload_is_refused(server, client, tmp_path):

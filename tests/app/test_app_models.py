@@ -95,7 +95,27 @@ def test_cli_app_builds_and_launches_with_the_options(ckpts, monkeypatch, tmp_pa
     assert code == 0 and isinstance(seen["demo"], gr.Blocks)
     assert (seen["host"], seen["port"], seen["share"]) == ("127.0.0.1", 7999, False)
     model = next(b for b in seen["demo"].blocks.values() if getattr(b, "elem_id", None) == "explain-model")
-    assert model.value == "lenet5-tiny"
+    assert model.value == "lenet5-tiny"   # the quick-start checkpoint is not there: the first
+    main(["app", "--checkpoints-dir", str(ckpts), "--model", "resnet50", "--device", "cpu"])
+    model = next(b for b in seen["demo"].blocks.values() if getattr(b, "elem_id", None) == "explain-model")
+    assert model.value == "lenet5-tiny"   # not cached: cannot be opened, so not chosen
+
+
+def test_the_default_model_is_the_quick_start_checkpoint(ckpts, save_tiny, monkeypatch, tmp_path):
+    """Issue 13: the alphabetically first checkpoint (alexnet, whose CAM layer cannot do CAM)
+    used to open; the README's quick-start checkpoint does, or the one `--model` names."""
+    from camviz.app import DEFAULT_MODEL, build_app
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    save_tiny(ckpts, "alexnet-tiny", "lenet5", {}, 2)
+    save_tiny(ckpts, DEFAULT_MODEL, "resnet14", {"width": 0.25}, 3)
+
+    def chosen(demo):
+        return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "explain-model").value
+
+    assert chosen(build_app(ckpts)) == DEFAULT_MODEL == "resnet18-fashion-mnist"
+    assert chosen(build_app(ckpts, model="lenet5-tiny")) == "lenet5-tiny"
+    with pytest.raises(CamvizError, match="unknown model 'lenet9'"):
+        build_app(ckpts, model="lenet9")
 
 
 def test_cli_app_help_explains_every_option(capsys):

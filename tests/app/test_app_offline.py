@@ -91,7 +91,7 @@ def test_no_outbound_connection_at_start_or_per_request(app_dirs, tmp_path, monk
 
         from camviz.app import PREDICTED
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
-        _, label, _, maps, _ = client.predict(handle_file(str(CAT)), "resnet14-tiny", "", ["gradcam"],
+        _, label, _, maps, *_ = client.predict(handle_file(str(CAT)), "resnet14-tiny", "", ["gradcam"],
                                               PREDICTED, 0.5, "jet", api_name="/explain")
         client.predict("lenet5-tiny", api_name="/choose_model")
     finally:
