@@ -287,6 +287,28 @@ def unique_names(stems: Sequence[str]) -> list[str]:
     return out
 
 
+def shared_classes(models: Sequence[LoadedModel]) -> bool:
+    """Whether all ``models`` predict the same classes in the same order."""
+    return all(list(m.classes) == list(models[0].classes) for m in models[1:])
+
+
+def explain_models(models: Sequence[LoadedModel], image: ImageSource, *,
+                   target: int | str | None = None, **kwargs) -> list[ImageExplanation]:
+    """One image through several models (the reports' side-by-side figure): one
+    :class:`ImageExplanation` per model. When the models share their classes and no
+    ``target`` is given, every model explains the first model's predicted class, so the
+    maps answer the same question; otherwise each model explains ``target`` or its own top
+    class. Other arguments as :func:`iter_explanations`."""
+    if not models:
+        raise ConfigError("no model given; pass at least one --model")
+    out = []
+    for i, loaded in enumerate(models):
+        if target is None and i > 0 and shared_classes(models):
+            target = out[0].targets[0]
+        out.append(explain_images(loaded, [image], target=target, **kwargs)[0])
+    return out
+
+
 # ------------------------------------------------------------------------- diagnostics
 
 def notes(r: ImageExplanation, loaded: LoadedModel) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 from camviz.cam import METHODS
 from camviz.errors import ConfigError
 from camviz.explainer import ImageExplanation, safe_name
-from camviz.fileio import file_sha256, make_parents, remove_empty
+from camviz.fileio import atomic_write, file_sha256, make_parents, remove_empty
 from camviz.handle import LoadedModel
 from camviz.version import __version__
 from camviz.viz import check_style, encode_png, grid, overlay
@@ -166,6 +166,28 @@ def write_outputs(results: Iterable[ImageExplanation], out_dir: str | os.PathLik
         shutil.rmtree(stage, ignore_errors=True)
         if not done:
             remove_empty(created)
+
+
+def write_comparison(groups: Iterable[Sequence[ImageExplanation]], out_dir: str | os.PathLike,
+                     *, alpha: float = 0.5, colormap: str = "jet") -> list[Path]:
+    """One PNG per image, ``out_dir/<image name>.png``: the image through several models ×
+    methods in one labelled grid (each row names model, layer, class and probability).
+    Written atomically, file by file; returns the files."""
+    alpha, colormap = check_style(alpha, colormap)
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output '{out_dir}' exists and is not a directory; pass another --out")
+    written = []
+    for results in groups:
+        first = results[0]
+        same = len({r.target_names[0] for r in results}) == 1
+        title = (f"{Path(first.source).name} — " + (f"class {first.target_names[0]} in every model"
+                                                   if same else "each model's own top class"))
+        png = encode_png(explanation_grid(results, alpha=alpha, colormap=colormap, title=title))
+        path = out_dir / f"{first.name}.png"
+        atomic_write(path, lambda tmp, data=png: tmp.write_bytes(data))
+        written.append(path)
+    return written
 
 
 def write_request_files(r: ImageExplanation, folder: str | os.PathLike, *, alpha: float = 0.5,

@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMG",
                    help="image files or folders (a folder contributes its .png/.jpg/... files)")
     add_model_args(p)
+    p.set_defaults(model=None)
+    for action in p._actions:   # --model is repeatable here: several models, one grid per image
+        if action.dest == "model":
+            action.nargs, action.default = None, None
+            action.__class__ = argparse._AppendAction
+            action.help += ("; repeat it (--model A --model B ...) for one grid per image of every "
+                            "model x method, written as OUT/<image>.png (the lab reports' figure)")
     p.add_argument("--layer", action="append", metavar="L",
                    help="layer to explain, repeatable (default: the model's CAM layer; "
                         "`camviz layers` lists them)")
@@ -51,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    models = args.model or []
+    if len(models) > 1:
+        return run_compare(args, models)
+    args.model = models[0] if models else None
     from tqdm import tqdm
 
     from camviz.explainer import iter_explanations
@@ -82,4 +93,34 @@ def run_explain(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"wrote {len(files)} files for {len(paths)} image(s) to {args.out} (* = explained class)")
+    return 0
+
+
+def run_compare(args: argparse.Namespace, models: list[str]) -> int:
+    """Several models: one labelled grid per image (models x methods), shared class."""
+    from camviz.explainer import explain_models
+    from camviz.images import list_images
+    from camviz.outputs import write_comparison
+    from camviz.viz import check_style
+    check_style(args.alpha, args.colormap)
+    if args.topk != 1 or (args.target and len(args.target) > 1):
+        from camviz.errors import ConfigError
+        raise ConfigError("comparing models explains one class per model; drop --topk and pass "
+                          "at most one --class")
+    paths = list_images(args.images)
+    loaded = []
+    for name in dict.fromkeys(models):
+        args.model = name
+        loaded.append(load_from_args(args))
+    groups = []
+    for path in paths:
+        results = explain_models(loaded, path, target=args.target[0] if args.target else None,
+                                 layers=args.layer, methods=args.method, predictions=5)
+        for r in results:
+            print(f"{r.source}  ({r.model}): explained {r.target_names[0]} "
+                  f"{r.probs[r.targets[0]]:.4f}; top: " + ", ".join(
+                      f"{n} {p:.4f}" for n, p in r.predictions[:3]))
+        groups.append(results)
+    files = write_comparison(groups, args.out, alpha=args.alpha, colormap=args.colormap)
+    print(f"wrote {len(files)} comparison grid(s) to {args.out}")
     return 0
