@@ -17,7 +17,7 @@ from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
 from camviz.app.uploads import _uploaded, check_upload
 from camviz.cam import METHODS
 from camviz.errors import CamvizError
-from camviz.explainer import explain_images, notes, resolve_methods, safe_name
+from camviz.explainer import explain_images, notes, resolve_methods, safe_name, shared_classes
 from camviz.images import load_image
 from camviz.outputs import explanation_grid, model_view, write_request_files
 from camviz.viz import check_style, encode_png
@@ -135,17 +135,26 @@ class Handlers:
     # -- Compare tab
     @_user_errors
     def choose_models(self, models: list[str] | None):
-        """Models changed: the layers all of them have (for comparing layers)."""
+        """Models changed: the layers all of them have (for comparing layers) and, when they
+        share their classes, those classes (one class explained by every model)."""
         entries = [self.cache.get(m) for m in dict.fromkeys(models or [])]
         if not entries:
-            return gr.Dropdown(choices=[], value=[])
+            return gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[PREDICTED], value=PREDICTED)
         common = set.intersection(*(set(e.layer_names) for e in entries))
-        return gr.Dropdown(choices=[(lab, n) for lab, n in entries[0].layers if n in common], value=[])
+        layers = [(lab, n) for lab, n in entries[0].layers if n in common]
+        shared = shared_classes([e.loaded for e in entries])
+        classes = [(PREDICTED, PREDICTED)] + (list(zip(entries[0].class_labels,
+                                                       entries[0].class_values)) if shared else [])
+        return gr.Dropdown(choices=layers, value=[]), gr.Dropdown(choices=classes, value=PREDICTED)
 
     @_user_errors
     def compare(self, image: str | None, models: list[str] | None, layers: list[str] | None,
-                methods: list[str], alpha: float, colormap: str):
-        """One image, several models (or layers): captioned overlays, a grid, predictions."""
+                methods: list[str], alpha: float, colormap: str, target: str | None = PREDICTED,
+                progress: gr.Progress = gr.Progress()):
+        """One image, several models (or layers) x methods: the reports' grid (one PNG),
+        captioned overlays, each model's top-5 and a status line. Models that share their
+        classes explain one class (the chosen one, else the first model's prediction); a
+        model that fails is a note, not the end of the comparison."""
         path = _uploaded(image)
         names = list(dict.fromkeys(models or []))
         if not names:
@@ -153,29 +162,56 @@ class Handlers:
         if len(names) > MAX_COMPARE:
             raise gr.Error(f"{len(names)} models chosen; compare at most {MAX_COMPARE} at a time",
                            print_exception=False)
-        entries = [self.cache.get(n) for n in names]
-        plan = [(e, [e.check_layer(x) for x in dict.fromkeys(layers or [])] or [e.check_layer(None)])
-                for e in entries]
         chosen = _methods(methods)
         alpha, colormap = check_style(alpha, colormap)
+        target = None if target in (None, "", PREDICTED) else target
         img, stem = self._image(path), _safe(Path(path).stem)
-        results = [explain_images(e.loaded, [img], layers=ls, methods=chosen, predictions=TOP_K,
-                                  names=[stem])[0] for e, ls in plan]
+        t0, results, entries, failed = time.perf_counter(), [], [], []
+        for i, name in enumerate(names):
+            progress((i, len(names)), desc=f"{name} ({i + 1} of {len(names)})")
+            try:
+                e = self.cache.get(name)
+                ls = [e.check_layer(x) for x in dict.fromkeys(layers or [])] or [e.check_layer(None)]
+                if target is not None:
+                    want = target
+                elif results and shared_classes([entries[0].loaded, e.loaded]):
+                    want = results[0].targets[0]      # the same question to every model
+                else:
+                    want = None
+                results.append(explain_images(e.loaded, [img], layers=ls, methods=chosen,
+                                              target=want, predictions=TOP_K, names=[stem],
+                                              skip_inapplicable=True)[0])
+                entries.append(e)
+            except CamvizError as err:
+                failed.append(f"- **{name}** could not be compared: {err}")
+        if not results:
+            raise gr.Error("no model could be compared: " + " ".join(failed), print_exception=False)
         out = self._request_dir()
         gallery, table = [], []
-        for (e, _), r in zip(plan, results):
+        for e, r in zip(entries, results):
             t = r.targets[0]
             top = f"{e.class_labels[t]} {r.probs[t]:.2f}"
-            for layer in r.layers:
-                for m in r.methods:
-                    png = out / f"{_safe(r.model)}_{_safe(layer)}_{m}.png"
-                    png.write_bytes(encode_png(r.overlay(layer, m, alpha=alpha, colormap=colormap)))
-                    gallery.append((str(png), f"{r.model} · {layer} · {METHODS.get(m).title} · {top}"))
+            pngs, _ = write_request_files(r, out / _safe(r.model), alpha=alpha, colormap=colormap)
+            keys = [(layer, m) for layer in r.layers for m in r.methods]
+            gallery += [(str(png), f"{r.model} · {layer} · {METHODS.get(m).title} · {top}")
+                        for png, (layer, m) in zip(pngs, keys)]
             table.append([r.model] + [f"{e.class_labels[c]} {p:.2f}"
                                       for c, (_, p) in zip(r.top_indices, r.predictions)]
                          + [""] * (TOP_K - len(r.predictions)))
-        grid = explanation_grid(results, alpha=alpha, colormap=colormap, title=Path(path).name)
-        return gallery, grid, table
+        same = len({r.target_names[0] for r in results}) == 1 and len(results) > 1
+        title = Path(path).name + (f" — class {results[0].target_names[0]} in every model"
+                                   if same else "")
+        grid = explanation_grid(results, alpha=alpha, colormap=colormap, title=title)
+        cells = sum(len(r.layers) * len(r.methods) for r in results)
+        status = (f"{len(results)} model(s) × {len(chosen)} method(s): {cells} maps in "
+                  f"{time.perf_counter() - t0:.2f} s"
+                  + (f"; every model explains **{results[0].target_names[0]}**." if same else
+                     "; each model explains its own top class (their classes differ)."
+                     if len(results) > 1 else "."))
+        notes_ = failed + [f"- {r.model}: {n}" for e, r in zip(entries, results)
+                           for n in notes(r, e.loaded) if "does not apply" in n]
+        status += "".join("\n" + n for n in notes_)
+        return gallery, grid, table, status
 
     # -- page load
     def refresh(self, model: str | None, compare: list[str] | None):

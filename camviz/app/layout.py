@@ -133,16 +133,20 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                     with gr.Row():
                         c_alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)")
                         c_colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
+                    c_target = gr.Dropdown([PREDICTED], value=PREDICTED, label="Class to explain",
+                                           allow_custom_value=True, elem_id="compare-class",
+                                           info="offered when the models share their classes")
                     c_run = gr.Button("Compare", variant="primary", elem_id="compare-run")
                 with gr.Column(scale=2):
-                    c_gallery = gr.Gallery(label="Side by side (model · layer · method · top class p)",
-                                           format="png", columns=3, object_fit="contain", height=320,
-                                           elem_id="compare-gallery")
+                    c_status = gr.Markdown(elem_id="compare-status")
+                    c_grid = gr.Image(label="Models × methods (download: one PNG)", format="png",
+                                      type="numpy", interactive=False, elem_id="compare-grid")
                     c_table = gr.Dataframe(headers=["model"] + [f"top {i + 1}" for i in range(TOP_K)],
-                                           interactive=False, label="Predictions",
+                                           interactive=False, label="Predictions", wrap=True,
                                            elem_id="compare-table")
-                    c_grid = gr.Image(label="Grid", format="png", type="numpy", interactive=False,
-                                      elem_id="compare-grid")
+                    c_gallery = gr.Gallery(label="Each overlay (model · layer · method · class p)",
+                                           format="png", columns=3, object_fit="contain",
+                                           height="auto", elem_id="compare-gallery")
             if samples:
                 gr.Examples([[str(p)] for p in samples], inputs=[c_image], label="Samples",
                             example_labels=[sample_caption(p) for p in samples],
@@ -157,11 +161,12 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
         run.click(h.explain, [image, model, layer, methods, target, alpha, colormap],
                   [gallery, label, status, maps, pngs, seen], api_name="explain",
                   concurrency_limit=concurrency)
-        c_models.change(h.choose_models, c_models, c_layers, api_name="choose_models")
+        c_models.change(h.choose_models, c_models, [c_layers, c_target], api_name="choose_models")
         # the preselected models are loaded when the tab is first opened, not at start
-        compare_tab.select(h.choose_models, c_models, c_layers, api_visibility="private")
-        c_run.click(h.compare, [c_image, c_models, c_layers, c_methods, c_alpha, c_colormap],
-                    [c_gallery, c_grid, c_table], api_name="compare", concurrency_limit=concurrency)
+        compare_tab.select(h.choose_models, c_models, [c_layers, c_target], api_visibility="private")
+        c_run.click(h.compare, [c_image, c_models, c_layers, c_methods, c_alpha, c_colormap,
+                                c_target], [c_gallery, c_grid, c_table, c_status],
+                    api_name="compare", concurrency_limit=concurrency)
         demo.load(h.refresh, [model, c_models], [model, c_models], api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency)
     return demo

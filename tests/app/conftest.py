@@ -16,7 +16,8 @@ from camviz.models import build_model
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 FASHION = list(FASHION_CLASSES)
 # name -> (architecture, builder options, seed); 28x28 grey, like Fashion-MNIST
-TINY = {"lenet5-tiny": ("lenet5", {}, 0), "resnet14-tiny": ("resnet14", {"width": 0.25}, 1)}
+TINY = {"lenet5-tiny": ("lenet5", {}, 0), "resnet14-tiny": ("resnet14", {"width": 0.25}, 1),
+        "resnet14-tiny2": ("resnet14", {"width": 0.25}, 5)}
 
 
 def save_tiny(folder: Path, name: str, arch: str, options: dict, seed: int) -> Path:

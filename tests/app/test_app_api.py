@@ -261,23 +261,55 @@ def test_a_model_given_as_a_path_is_refused(server, client):
         run(str(CAT), path, "", DEFAULT, PREDICTED, 0.5, "jet")
 
 
+def compare(client, image, models, layers=(), methods=("gradcam",), target=PREDICTED):
+    return client.predict(handle_file(str(image)), list(models), list(layers), list(methods), 0.5,
+                          "jet", target, api_name="/compare")
+
+
 def test_compare_models_and_layers(client):
-    gallery, grid, table = client.predict(handle_file(str(CAT)), ["lenet5-tiny", "resnet14-tiny"],
-                                          [], ["gradcam"], 0.5, "jet", api_name="/compare")
+    gallery, grid, table, status = compare(client, CAT, ["lenet5-tiny", "resnet14-tiny"])
     caps = [g["caption"] for g in gallery]
     assert [c.split(" · ")[:3] for c in caps] == [["lenet5-tiny", "features", "Grad-CAM"],
                                                   ["resnet14-tiny", "layer4", "Grad-CAM"]]
     assert [row[0] for row in table["data"]] == ["lenet5-tiny", "resnet14-tiny"]
-    for cap, row in zip(caps, table["data"]):
-        assert cap.split(" · ")[3] == row[1]  # caption's "top class p" = the table's top 1
+    assert caps[0].split(" · ")[3] == table["data"][0][1]  # the first model's own top class
+    # the models share their classes: the second explains the first one's class
+    assert caps[1].split(" · ")[3].split(" ")[0] == caps[0].split(" · ")[3].split(" ")[0]
     with Image.open(grid) as im:
         assert im.format == "PNG" and im.width > im.height
-    layers, _, _ = client.predict(["resnet14-tiny"], api_name="/choose_models"), None, None
+    layers, classes = client.predict(["resnet14-tiny"], api_name="/choose_models")
     assert "layer3" in [v for _, v in layers["choices"]]
-    gallery, _, table = client.predict(handle_file(str(CAT)), ["resnet14-tiny"], ["layer3", "layer4"],
-                                       ["gradcam", "gradcampp"], 0.5, "jet", api_name="/compare")
+    gallery, _, table, _ = compare(client, CAT, ["resnet14-tiny"], ["layer3", "layer4"],
+                                   ["gradcam", "gradcampp"])
     assert [g["caption"].split(" · ")[1:3] for g in gallery] == [
         ["layer3", "Grad-CAM"], ["layer3", "Grad-CAM++"], ["layer4", "Grad-CAM"], ["layer4", "Grad-CAM++"]]
-    with pytest.raises(AppError, match="unknown layer 'layer3'"):  # lenet5 has no layer3
-        client.predict(handle_file(str(CAT)), ["lenet5-tiny", "resnet14-tiny"], ["layer3"],
-                       ["gradcam"], 0.5, "jet", api_name="/compare")
+    # lenet5 has no layer3: that model is a note, the other is still compared
+    gallery, _, table, status = compare(client, CAT, ["lenet5-tiny", "resnet14-tiny"], ["layer3"])
+    assert [row[0] for row in table["data"]] == ["resnet14-tiny"]
+    assert "**lenet5-tiny** could not be compared: unknown layer 'layer3'" in status
+
+
+def test_compare_grid_of_three_models_by_two_methods_with_a_shared_class(server, client):
+    """Issue 13: the reports' figure - 3 models x 2 methods, one class for all, one PNG."""
+    models = ["lenet5-tiny", "resnet14-tiny", "resnet14-tiny2"]
+    _, classes = client.predict(models, api_name="/choose_models")
+    assert [v for _, v in classes["choices"]] == [PREDICTED] + list(FASHION_CLASSES)
+    gallery, grid, table, status = compare(client, CAT, models, methods=["gradcam", "gradcampp"],
+                                           target="Sneaker")
+    assert len(gallery) == 6
+    assert [g["caption"].split(" · ")[0] for g in gallery] == [m for m in models for _ in (0, 1)]
+    assert all(g["caption"].split(" · ")[3].startswith("Sneaker ") for g in gallery)
+    assert "3 model(s) × 2 method(s): 6 maps in" in status and "every model explains **Sneaker**" in status
+    _, one, _, _ = compare(client, CAT, models[:1], methods=["gradcam", "gradcampp"])
+    with Image.open(grid) as im, Image.open(one) as single:
+        assert im.format == "PNG" and im.width == single.width      # same columns
+        assert im.height > 2.2 * single.height                      # three model rows
+    _, _, _, status = compare(client, CAT, models)                 # no class: the first model's
+    top = reference(server, "lenet5-tiny", CAT).predictions[0][0]
+    assert f"every model explains **{top}**" in status
+
+
+def test_an_uncached_imagenet_model_does_not_fail_the_comparison(client):
+    gallery, _, table, status = compare(client, CAT, ["resnet14-tiny", "resnet50"])
+    assert [row[0] for row in table["data"]] == ["resnet14-tiny"] and len(gallery) == 1
+    assert "**resnet50** could not be compared: ImageNet weights for 'resnet50' are not cached" in status
