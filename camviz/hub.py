@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from torch import nn
 
 from camviz.checkpoint import load_checkpoint, load_weights, read_meta
 from camviz.errors import CamvizError, ModelUnavailableError, unknown
+from camviz.fileio import atomic_write
 from camviz.handle import LoadedModel
 from camviz.models import MODELS, build_model
 from camviz.registry import Registry
@@ -103,9 +105,38 @@ def _download(url: str, dest: Path) -> None:
     torch.hub.download_url_to_file(url, str(dest), progress=True)
 
 
+def weights_url(name: str) -> str:
+    """Where torchvision publishes the IMAGENET1K_V1 weights of ``name``."""
+    return _weights_enum(name).url
+
+
+def download_weights(name: str, progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Download the ImageNet weights of ``name`` into torchvision's cache, atomically (a
+    partial file never lands at the cache path). ``progress(done_bytes, total_bytes)`` is
+    called as blocks arrive (``total`` None when the server does not say)."""
+    url, dest = weights_url(name), imagenet_cache_path(name)
+    if progress is None:
+        _download(url, dest)
+        return dest
+
+    def fetch(tmp: Path) -> None:
+        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            done = 0
+            progress(done, total)
+            while block := response.read(1 << 20):
+                f.write(block)
+                done += len(block)
+                progress(done, total)
+
+    return atomic_write(dest, fetch)
+
+
 def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.device = "cpu",
-                  download: bool = True) -> LoadedModel:
-    """A torchvision ImageNet model; weights from the cache, downloaded if missing and allowed."""
+                  download: bool = True,
+                  progress: Callable[[int, int | None], None] | None = None) -> LoadedModel:
+    """A torchvision ImageNet model; weights from the cache, downloaded if missing and allowed
+    (``progress`` as in :func:`download_weights`)."""
     spec = IMAGENET.get(name)
     weights = _weights_enum(name)
     model = torchvision.models.get_model(name, weights=None, **spec.build_kwargs)
@@ -117,7 +148,7 @@ def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.dev
                 f"--model {name}` once with internet, or place {os.path.basename(weights.url)} there")
         if not path.exists():
             try:
-                _download(weights.url, path)
+                download_weights(name, progress)
             except Exception as err:  # no network, proxy, disk: all end the same way for the user
                 raise ModelUnavailableError(
                     f"ImageNet weights for '{name}' are not cached at {path} and could not be "

@@ -20,7 +20,7 @@ from camviz.errors import CamvizError
 from camviz.explainer import explain_images, notes, resolve_methods, safe_name, shared_classes
 from camviz.images import load_image
 from camviz.outputs import explanation_grid, model_view, write_request_files
-from camviz.viz import check_style, encode_png
+from camviz.viz import check_style
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,15 @@ def _user_errors(fn: Callable) -> Callable:
             log.info("refused: %s", err)
             raise gr.Error(str(err), print_exception=False) from None
     return wrapper
+
+
+def _download_bar(progress: gr.Progress, name: str):
+    """``progress(done, total)`` in bytes -> the page's progress bar for a weights download."""
+    def report(done: int, total: int | None) -> None:
+        what = f"downloading {name} weights: {done / 1e6:.1f}" + (
+            f" of {total / 1e6:.1f} MB" if total else " MB")
+        progress(done / total if total else None, desc=what)
+    return report
 
 
 def _safe(text: str) -> str:
@@ -84,9 +93,10 @@ class Handlers:
 
     # -- Explain tab
     @_user_errors
-    def choose_model(self, model: str):
-        """Model changed: its layers (CAM layer selected), its classes, a line about it."""
-        e = self.cache.get(model)
+    def choose_model(self, model: str, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
+        """Model changed: its layers (CAM layer selected), its classes, a line about it.
+        Uncached ImageNet weights are downloaded here first (with progress) unless offline."""
+        e = self.cache.get(model, _download_bar(progress, model))
         classes = [(PREDICTED, PREDICTED)] + list(zip(e.class_labels, e.class_values))
         return (gr.Dropdown(choices=e.layer_choices(), value=CAM_LAYER if e.loaded.cam_layer else None),
                 gr.Dropdown(choices=classes, value=PREDICTED), e.info())
@@ -106,11 +116,12 @@ class Handlers:
 
     @_user_errors
     def explain(self, image: str | None, model: str, layer: str | None, methods: list[str],
-                target: str | None, alpha: float, colormap: str):
+                target: str | None, alpha: float, colormap: str,
+                progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
         """Overlays (one per method that applies), top-5 label, a status line with notes,
         raw .npy maps, .png overlays, and the image as the model sees it."""
         path = _uploaded(image)
-        entry = self.cache.get(model)
+        entry = self.cache.get(model, _download_bar(progress, model))
         layer = entry.check_layer(layer)
         chosen = _methods(methods)
         alpha, colormap = check_style(alpha, colormap)
@@ -134,10 +145,10 @@ class Handlers:
 
     # -- Compare tab
     @_user_errors
-    def choose_models(self, models: list[str] | None):
+    def choose_models(self, models: list[str] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
         """Models changed: the layers all of them have (for comparing layers) and, when they
         share their classes, those classes (one class explained by every model)."""
-        entries = [self.cache.get(m) for m in dict.fromkeys(models or [])]
+        entries = [self.cache.get(m, _download_bar(progress, m)) for m in dict.fromkeys(models or [])]
         if not entries:
             return gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[PREDICTED], value=PREDICTED)
         common = set.intersection(*(set(e.layer_names) for e in entries))
@@ -150,7 +161,7 @@ class Handlers:
     @_user_errors
     def compare(self, image: str | None, models: list[str] | None, layers: list[str] | None,
                 methods: list[str], alpha: float, colormap: str, target: str | None = PREDICTED,
-                progress: gr.Progress = gr.Progress()):
+                progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
         """One image, several models (or layers) x methods: the reports' grid (one PNG),
         captioned overlays, each model's top-5 and a status line. Models that share their
         classes explain one class (the chosen one, else the first model's prediction); a
@@ -170,7 +181,7 @@ class Handlers:
         for i, name in enumerate(names):
             progress((i, len(names)), desc=f"{name} ({i + 1} of {len(names)})")
             try:
-                e = self.cache.get(name)
+                e = self.cache.get(name, _download_bar(progress, name))
                 ls = [e.check_layer(x) for x in dict.fromkeys(layers or [])] or [e.check_layer(None)]
                 if target is not None:
                     want = target

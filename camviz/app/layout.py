@@ -10,7 +10,7 @@ import gradio as gr
 import torch
 
 from camviz.app.handlers import KEEP_SECONDS, MAX_COMPARE, TOP_K, Handlers
-from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
+from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache, offline_from_env
 from camviz.app.uploads import default_samples_dir, image_input, sample_caption, sample_images
 from camviz.cam import METHODS
 from camviz.device import resolve_device
@@ -33,7 +33,7 @@ _INTRO = ("# camviz — where does the network look?\n"
 def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
               *, samples_dir: str | os.PathLike | None = None, concurrency: int = 4,
               max_pixels: int | None = None, max_models: int = 4,
-              model: str | None = None) -> gr.Blocks:
+              model: str | None = None, offline: bool | None = None) -> gr.Blocks:
     """The camviz Gradio app (not launched; see :func:`launch`).
 
     ``checkpoints_dir``: the only folder whose checkpoints can be chosen (default
@@ -42,16 +42,19 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
     ``max_pixels``: the decompression-bomb guard of :func:`camviz.images.load_image`.
     ``max_models``: models kept in memory. ``model``: the model chosen when the page opens
     (default: the README's quick-start checkpoint :data:`DEFAULT_MODEL` when offered, else
-    the first model that can be loaded).
+    the first model that can be loaded). ``offline``: never download ImageNet weights
+    (default: ``$CAMVIZ_OFFLINE``); else an uncached ImageNet model is downloaded, with
+    progress in the page, when first chosen.
     """
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
-    cache = ModelCache(cdir, dev, max_models)
+    cache = ModelCache(cdir, dev, max_models, offline_from_env() if offline is None else offline)
     sdir = Path(samples_dir).expanduser() if samples_dir else default_samples_dir()
     samples = sample_images(sdir)
     options = cache.options()
     choices = [(o.label, o.name) for o in options.values()]
-    available = [o.name for o in options.values() if o.available]
+    # what opens without a download (nothing is fetched before a user asks for it)
+    available = [o.name for o in options.values() if o.cached]
     if not available:
         info = (f"No model to choose: put camviz checkpoints (`.safetensors`, written by `camviz "
                 f"train`) in `{cdir}`, or cache ImageNet weights in `{Path(torch.hub.get_dir())}"

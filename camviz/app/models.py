@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import torch
 from camviz.checkpoint import load_checkpoint
 from camviz.errors import CamvizError, ModelUnavailableError, unknown
 from camviz.handle import LoadedModel
-from camviz.hub import IMAGENET, checkpoint_names, imagenet_cache_path, load_imagenet
+from camviz.hub import IMAGENET, checkpoint_names, download_weights, imagenet_cache_path, load_imagenet
 from camviz.summary import layer_table
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,8 @@ PREDICTED = "(predicted class)"
 # it stays valid when the model changes, so Explain clicked before the layer list has caught up
 # with a new model still explains the new model (instead of failing on the old model's layer).
 CAM_LAYER = "(CAM layer)"
+OFFLINE_ENV = "CAMVIZ_OFFLINE"
+Progress = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -33,26 +37,40 @@ class ModelOption:
     name: str
     kind: str        # "checkpoint" | "imagenet"
     path: Path       # the checkpoint file, or where torchvision caches the weights
+    offline: bool = True   # whether ImageNet weights may be downloaded when first chosen
+
+    @property
+    def cached(self) -> bool:
+        return self.path.is_file()
 
     @property
     def available(self) -> bool:
-        return self.path.is_file()
+        """Can be chosen: on disk, or an ImageNet model the app may download."""
+        return self.cached or (self.kind == "imagenet" and not self.offline)
 
     @property
     def label(self) -> str:
         if self.kind == "checkpoint":
             return self.name
-        return f"{self.name} (ImageNet)" if self.available else f"{self.name} (weights not cached)"
+        if self.cached:
+            return f"{self.name} (ImageNet)"
+        return (f"{self.name} (weights not cached; offline)" if self.offline
+                else f"{self.name} (ImageNet, downloaded when chosen)")
 
 
-def model_options(checkpoints_dir: Path) -> dict[str, ModelOption]:
+def offline_from_env() -> bool:
+    """``$CAMVIZ_OFFLINE`` set to 1/true/yes: the app downloads nothing."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def model_options(checkpoints_dir: Path, offline: bool = True) -> dict[str, ModelOption]:
     """Checkpoints of ``checkpoints_dir`` then ImageNet models; zoo architectures are never
     offered untrained. A checkpoint shadows an ImageNet model of the same name, as in
     :func:`camviz.hub.load_model`."""
     opts = {n: ModelOption(n, "checkpoint", checkpoints_dir / f"{n}.safetensors")
             for n in checkpoint_names(checkpoints_dir)}
     for n in IMAGENET.names():
-        opts.setdefault(n, ModelOption(n, "imagenet", imagenet_cache_path(n)))
+        opts.setdefault(n, ModelOption(n, "imagenet", imagenet_cache_path(n), offline))
     return opts
 
 
@@ -122,8 +140,10 @@ class ModelCache:
     configured checkpoints and cached ImageNet weights (never a path, never a download).
     """
 
-    def __init__(self, checkpoints_dir: Path, device: torch.device, max_models: int = 4):
+    def __init__(self, checkpoints_dir: Path, device: torch.device, max_models: int = 4,
+                 offline: bool = True):
         self.checkpoints_dir = checkpoints_dir
+        self.offline = offline
         self.device = device
         self.max_models = max_models
         self._entries: OrderedDict[str, ModelView] = OrderedDict()
@@ -131,7 +151,7 @@ class ModelCache:
         self._load_lock = threading.Lock()  # one model loads at a time
 
     def options(self) -> dict[str, ModelOption]:
-        return model_options(self.checkpoints_dir)
+        return model_options(self.checkpoints_dir, self.offline)
 
     def option(self, name: object) -> ModelOption:
         if name is None or name == "":
@@ -144,14 +164,28 @@ class ModelCache:
                           "of its checkpoints folder and cached ImageNet weights, never a path)")
         return opts[name]
 
-    def get(self, name: object) -> ModelView:
+    def get(self, name: object, progress: Progress | None = None) -> ModelView:
+        """The model ``name`` loaded (once); uncached ImageNet weights are downloaded first
+        unless the app is offline, reporting ``progress(done_bytes, total_bytes)``."""
         opt = self.option(name)
         if not opt.available:
             raise ModelUnavailableError(
                 f"ImageNet weights for '{opt.name}' are not cached at {opt.path} and this app "
-                f"never downloads; copy {opt.path.name} there (or run `camviz explain --model "
-                f"{opt.name} IMAGE` once on a machine with internet), then reload the page — "
-                "or choose another model")
+                f"is offline (camviz app --offline or {OFFLINE_ENV}=1), so it never downloads; "
+                f"copy {opt.path.name} there (or run `camviz explain --model {opt.name} IMAGE` "
+                "once on a machine with internet), then reload the page — or choose another model")
+        if not opt.cached:
+            with self._load_lock:   # one download at a time; another request may have done it
+                if not opt.cached:
+                    log.info("downloading ImageNet weights for '%s' to %s", opt.name, opt.path)
+                    try:
+                        download_weights(opt.name, progress)
+                    except Exception as err:  # no network, proxy, disk: one message for all
+                        raise ModelUnavailableError(
+                            f"ImageNet weights for '{opt.name}' could not be downloaded to "
+                            f"{opt.path} ({type(err).__name__}: {str(err)[:100]}); check the "
+                            f"connection, or copy {opt.path.name} there and reload the page"
+                        ) from None
         stamp = opt.path.stat().st_mtime_ns
         with self._lock:
             entry = self._entries.get(opt.name)

@@ -11,9 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "app", help="start the web app: upload an image, pick a model and a layer, see overlays",
         description="Serve the camviz Gradio app until Ctrl-C. It offers the checkpoints in the "
-                    "checkpoints folder and the ImageNet models whose weights are already cached; "
-                    "without --share it makes no outbound connection, and it never opens a path "
-                    "typed in the page. "
+                    "checkpoints folder and the torchvision ImageNet models (downloaded when first "
+                    "chosen, unless --offline); without --share it makes no other outbound "
+                    "connection, and it never opens a path typed in the page. "
                     "Uploads are capped at 20 MB and decoded with the same guards as "
                     "`camviz explain`.")
     p.add_argument("--host", metavar="ADDR",
@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME",
                    help="the model chosen when the page opens (default: resnet18-fashion-mnist, "
                         "the README's quick-start checkpoint, when offered)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download: ImageNet models whose weights are not in torchvision's "
+                        "cache are listed as such and refused (also: CAMVIZ_OFFLINE=1). Without "
+                        "it, such a model is downloaded once, with progress in the page, when "
+                        "first chosen")
     p.add_argument("--share", action="store_true",
                    help="also create a public *.gradio.live link through Gradio's servers "
                         "(needs internet; off by default)")
@@ -39,6 +44,7 @@ def run_app(args: argparse.Namespace) -> int:
 
     from camviz.app import build_app, launch
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
-    demo = build_app(args.checkpoints_dir, device=args.device, model=args.model)
+    demo = build_app(args.checkpoints_dir, device=args.device, model=args.model,
+                     offline=True if args.offline else None)
     launch(demo, host=args.host, port=args.port, share=args.share)
     return 0

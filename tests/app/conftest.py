@@ -51,7 +51,7 @@ def server(app_dirs):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GRADIO_TEMP_DIR", str(app_dirs.gradio))
         mp.setenv("TORCH_HOME", str(app_dirs.torch_home))  # empty: ImageNet weights not cached
-        demo = build_app(app_dirs.checkpoints, samples_dir=SAMPLES)
+        demo = build_app(app_dirs.checkpoints, samples_dir=SAMPLES, offline=True)
         _, url, _ = launch(demo, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
         try:
             yield SimpleNamespace(demo=demo, url=url, dirs=app_dirs)

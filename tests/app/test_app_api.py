@@ -239,13 +239,14 @@ def test_image_urls_are_not_fetched(client):
 def test_uncached_imagenet_model_is_listed_as_such_and_refused_with_the_fix(server, client):
     model = next(b for b in server.demo.blocks.values() if getattr(b, "elem_id", None) == "explain-model")
     labels = {v: lab for lab, v in model.choices}
-    assert labels["resnet50"] == "resnet50 (weights not cached)"
+    assert labels["resnet50"] == "resnet50 (weights not cached; offline)"
     assert labels["resnet14-tiny"] == "resnet14-tiny"
     assert "vgg11" not in labels and "lenet5" not in labels  # no untrained zoo architectures
     for call in (lambda: explain(client, CAT, model="resnet50"),
                  lambda: client.predict("resnet50", api_name="/choose_model")):
         with pytest.raises(AppError, match="ImageNet weights for 'resnet50' are not cached at .*"
-                                           "resnet50-.*never downloads; copy"):
+                                           r"resnet50-.* is offline \(camviz app --offline or "
+                                           r"CAMVIZ_OFFLINE=1\), so it never downloads; copy"):
             call()
     assert not (server.dirs.torch_home / "hub" / "checkpoints").exists()  # nothing downloaded
 

@@ -27,7 +27,9 @@ def test_options_are_checkpoints_and_imagenet_models_never_untrained_architectur
     assert list(opts)[:2] == ["lenet5-tiny", "resnet18"]
     assert opts["resnet18"].kind == "checkpoint" and opts["resnet18"].label == "resnet18"
     assert opts["resnet50"].kind == "imagenet" and not opts["resnet50"].available
-    assert opts["resnet50"].label == "resnet50 (weights not cached)"
+    assert opts["resnet50"].label == "resnet50 (weights not cached; offline)"
+    online = model_options(ckpts, offline=False)["resnet50"]
+    assert online.available and online.label == "resnet50 (ImageNet, downloaded when chosen)"
     assert "lenet5" not in opts and "vgg11" not in opts
     cached = opts["densenet121"].path
     cached.parent.mkdir(parents=True)
