@@ -63,3 +63,40 @@ def server(app_dirs):
 def client(server):
     from gradio_client import Client
     return Client(server.url, verbose=False, download_files=str(server.dirs.downloads))
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Offline and quiet: the dead proxy stops Chromium's background look-ups (see
+# /work/shared/BROWSER_TESTING.md); the app itself is reached directly.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--proxy-server=http://127.0.0.1:9",
+                 "--proxy-bypass-list=127.0.0.1;localhost"]
+
+
+@pytest.fixture
+def browser_page():
+    """A 1400x1000 page in Debian's headless Chromium (skips where it is not installed)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium "
+                    "(apt-get install chromium); the browser test needs it")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+def _choose(page, box: str, option) -> None:
+    combo = page.get_by_role("combobox", name=box, exact=True)
+    combo.click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
+    combo.blur()
+
+
+@pytest.fixture
+def choose():
+    """``choose(page, "Model", "resnet14-tiny")``: pick an option of a Gradio dropdown."""
+    return _choose

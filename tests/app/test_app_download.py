@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,12 @@ def weights_server(tmp_path_factory):
         def do_GET(self):
             hits.append(self.path)
             super().do_GET()
+
+        def copyfile(self, source, outputfile):
+            # slow enough (about 3 s) for the page's progress bar to be seen
+            while block := source.read(1 << 20):
+                outputfile.write(block)
+                time.sleep(0.06)
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -116,5 +123,29 @@ def test_choosing_an_uncached_model_in_the_app_downloads_it_then_explains(online
         assert len(online) == 1                                  # one download for both calls
         with pytest.raises(AppError, match="not in the list of choices"):
             client.predict("resnet18.pth", api_name="/choose_model")
+    finally:
+        demo.close()
+
+
+@pytest.mark.browser
+def test_the_page_shows_the_download_then_the_explanation(online, monkeypatch, tmp_path,
+                                                          browser_page, choose):
+    """Issue 13: choosing an uncached ImageNet model with downloads allowed shows progress in
+    the page, then the model is explained."""
+    from playwright.sync_api import expect
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    demo = build_app(tmp_path / "no-checkpoints", samples_dir=SAMPLES, offline=False)
+    _, url, _ = launch(demo, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    page = browser_page
+    try:
+        page.goto(url)
+        page.set_input_files("#explain-image input[type=file]", str(CAT))
+        choose(page, "Model", "resnet18 (ImageNet, downloaded when chosen)")
+        expect(page.get_by_text("downloading resnet18 weights").first).to_be_visible(timeout=30_000)
+        expect(page.locator("#explain-model-info")).to_contain_text("resnet18", timeout=60_000)
+        page.click("#explain-run")
+        expect(page.locator("#explain-status")).to_contain_text("of resnet18", timeout=60_000)
+        expect(page.locator("#explain-gallery img")).to_have_count(3)
+        assert len(online) == 1
     finally:
         demo.close()

@@ -142,3 +142,15 @@ def test_a_cached_imagenet_model_is_offered_and_loaded_from_the_cache(ckpts, no_
     assert "fc" not in entry.layer_names and "avgpool" not in entry.layer_names  # not spatial
     categories = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
     assert entry.class_labels == entry.class_values == categories  # all distinct already
+
+
+def test_samples_are_captioned_and_masks_are_not_samples():
+    from pathlib import Path
+
+    from camviz.app.uploads import sample_caption
+    from camviz.app import sample_images
+    samples = sample_images(Path(__file__).resolve().parents[2] / "samples")
+    assert samples and not [p for p in samples if ".mask." in p.name]
+    captions = {p.name: sample_caption(p) for p in samples}
+    assert captions["9-ankle-boot-test0.png"] == "ankle boot (fashion-mnist)"
+    assert captions["3-star.png"] == "star (shapes)" and captions["cat.jpg"] == "cat"

@@ -1,0 +1,111 @@
+"""The Explain and Compare tabs as a new user meets them, in headless Chromium at 1400x1000:
+each check here was a bug seen that way (issue 13, item 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+CAT = SAMPLES / "cat.jpg"
+VIEW_H = 1000
+
+
+def _open(server, page, image=CAT):
+    from playwright.sync_api import expect
+    page.goto(server.url)
+    if image is not None:
+        page.set_input_files("#explain-image input[type=file]", str(image))
+        expect(page.locator("#explain-image img")).to_be_visible()
+
+
+def test_explain_button_and_captioned_samples_above_the_fold(server, browser_page):
+    page = browser_page
+    _open(server, page, image=None)
+    run = page.locator("#explain-run").bounding_box()
+    assert run["y"] + run["height"] <= VIEW_H
+    body = page.locator("body").inner_text()
+    assert "trouser (fashion-mnist)" in body and "cat" in body
+    assert "mask" not in body.lower()          # object masks are not offered as samples
+    first = page.get_by_text("trouser (fashion-mnist)").first.bounding_box()
+    assert first is not None and first["y"] + first["height"] <= VIEW_H
+
+
+def test_each_method_on_its_own_all_overlays_visible_and_model_input_shown(server, browser_page,
+                                                                           choose):
+    from playwright.sync_api import expect
+    page = browser_page
+    _open(server, page)
+    choose(page, "Model", "resnet14-tiny")
+    page.get_by_role("combobox", name="Target layer", exact=True).fill("layer3")
+    page.get_by_role("combobox", name="Target layer", exact=True).blur()
+    page.get_by_label("Score-CAM").check()
+    page.click("#explain-run")
+    status = page.locator("#explain-status")
+    expect(status).to_contain_text("CAM does not apply here", timeout=60_000)
+    expect(status).to_contain_text("this colour picture was turned grey")
+    assert page.locator("[data-testid=toast-body]").count() == 0      # no error toast
+    overlays = page.locator("#explain-gallery img")
+    expect(overlays).to_have_count(3)
+    gallery = page.locator("#explain-gallery").bounding_box()
+    for i in range(3):                        # the second row is not cut off
+        box = overlays.nth(i).bounding_box()
+        assert box["y"] + box["height"] <= gallery["y"] + gallery["height"] + 1
+    seen = page.locator("#explain-seen img")
+    expect(seen).to_be_visible()
+    assert seen.bounding_box()["width"] >= 150   # a 28x28 input shown large, not as a stamp
+
+
+def test_a_text_file_is_refused_at_upload(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+    page = browser_page
+    page.goto(server.url)
+    bad = tmp_path / "notes.png"
+    bad.write_text("these are notes, not pixels\n")
+    page.set_input_files("#explain-image input[type=file]", str(bad))
+    expect(page.locator("[data-testid=toast-body]").first).to_contain_text(
+        "is not an image file camviz can read", timeout=30_000)
+    expect(page.locator("#explain-image img")).to_have_count(0)   # no broken preview
+
+
+def test_layer_list_blocks_first_default_once_and_show_all(server, browser_page, choose):
+    from playwright.sync_api import expect
+    page = browser_page
+    _open(server, page, image=None)
+    choose(page, "Model", "resnet14-tiny")
+    expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny")
+    combo = page.get_by_role("combobox", name="Target layer", exact=True)
+    combo.click()
+    blocks = [t.split("\n")[-1] for t in page.get_by_role("option").all_inner_texts()]
+    combo.blur()
+    assert blocks[0].startswith("(CAM layer) layer4") and not [b for b in blocks if "BatchNorm" in b]
+    assert sum("layer4 " in b or b.endswith("layer4") for b in blocks) == 1   # default once
+    page.get_by_label("show all layers").check()
+    page.wait_for_timeout(1500)
+    combo.click()
+    every = [t.split("\n")[-1] for t in page.get_by_role("option").all_inner_texts()]
+    combo.blur()
+    assert len(every) > 2 * len(blocks) and any("BatchNorm" in b for b in every)
+
+
+def test_compare_three_models_by_two_methods(server, browser_page, choose):
+    from playwright.sync_api import expect
+    page = browser_page
+    page.goto(server.url)
+    page.get_by_role("tab", name="Compare").click()
+    page.set_input_files("#compare-image input[type=file]", str(CAT))
+    models = page.get_by_role("combobox", name="Models", exact=True)
+    for name in ("lenet5-tiny", "resnet14-tiny", "resnet14-tiny2"):
+        if not page.locator("#compare-models").get_by_text(name, exact=True).count():
+            models.click()
+            page.get_by_role("option", name=name, exact=True).click()
+            models.blur()
+    page.locator("#compare-methods").get_by_role("checkbox", name="Grad-CAM++", exact=True).check()
+    page.click("#compare-run")
+    expect(page.locator("#compare-status")).to_contain_text("3 model(s) × 2 method(s): 6 maps",
+                                                            timeout=60_000)
+    expect(page.locator("#compare-gallery img")).to_have_count(6)
+    expect(page.locator("#compare-grid img")).to_be_visible()
