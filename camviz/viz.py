@@ -166,6 +166,32 @@ def grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[s
     return rgba[..., :3].copy()
 
 
+def curve_panels(panels: dict[str, dict[str, Sequence[float]]], *, xlabel: str = "",
+                 ylabel: str = "", title: str = "", inches: tuple[float, float] = (3.4, 2.6),
+                 dpi: int = 100) -> np.ndarray:
+    """Small line plots side by side -> uint8 RGB: ``panels[panel title][line label]`` is a
+    curve sampled evenly on [0, 1] (e.g. deletion and insertion curves per map)."""
+    if not panels:
+        raise ValueError("no curves to draw")
+    fig = Figure(figsize=(inches[0] * len(panels), inches[1]), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, lines) in zip(axes, panels.items()):
+        for label, ys in lines.items():
+            xs = np.linspace(0.0, 1.0, len(ys))
+            ax.plot(xs, ys, label=label, linestyle="--" if label.startswith("random") else "-")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
 def encode_png(rgb: np.ndarray) -> bytes:
     """An RGB uint8 image as PNG bytes."""
     rgb = np.asarray(rgb)

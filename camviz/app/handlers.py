@@ -19,8 +19,9 @@ from camviz.cam import METHODS
 from camviz.errors import CamvizError
 from camviz.explainer import explain_images, notes, resolve_methods, safe_name, shared_classes
 from camviz.images import load_image
+from camviz.metrics.on_image import RANDOM, image_faithfulness
 from camviz.outputs import explanation_grid, model_view, write_request_files
-from camviz.viz import check_style
+from camviz.viz import check_style, curve_panels
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,42 @@ class Handlers:
         status += "".join(f"\n- {note}" for note in notes(r, entry.loaded))
         return (gallery, label, status, [str(p) for p in maps], [str(p) for p in overlays],
                 model_view(r))
+
+    @_user_errors
+    def faithfulness(self, image: str | None, model: str, layer: str | None, methods: list[str],
+                     target: str | None):
+        """On demand: deletion/insertion curves of each map and a random map, with AUCs, and
+        each method's sanity check at this layer (should the map be trusted?)."""
+        path = _uploaded(image)
+        entry = self.cache.get(model)
+        layer = entry.check_layer(layer)
+        target = None if target in (None, "", PREDICTED) else target
+        t0 = time.perf_counter()
+        r = explain_images(entry.loaded, [self._image(path)], layers=[layer],
+                           methods=_methods(methods), target=target, predictions=TOP_K,
+                           skip_inapplicable=True)[0]
+        f = image_faithfulness(entry.loaded, r, layer)
+        title = {m: METHODS.get(m).title for m in r.methods} | {RANDOM: "random map"}
+        panels = {kind: {f"{title[w]} ({f.auc[w][kind]:.2f})": c[kind] for w, c in f.curves.items()}
+                  for kind in ("deletion", "insertion")}
+        plot = curve_panels(panels, xlabel="share of pixels removed / inserted",
+                            ylabel=f"p({f.target})", title=f"{r.model} · {layer} · {f.target}")
+        rnd = f.auc[RANDOM]
+        rows = ["| map | deletion AUC (lower is better) | insertion AUC (higher is better) | "
+                f"sanity: rank correlation once `{f.sanity_step}` is re-drawn |",
+                "| --- | ---: | ---: | --- |"]
+        for w in [*r.methods, RANDOM]:
+            a = f.auc[w]
+            beats = w != RANDOM and a["deletion"] < rnd["deletion"] and a["insertion"] > rnd["insertion"]
+            rho = f.sanity.get(w)
+            verdict = ("—" if rho is None else f"{rho:.2f} " + ("(flagged: barely depends on the "
+                       "learnt weights)" if f.flagged(w) else "(passes)"))
+            rows.append(f"| {title[w]}{' ✓ beats random' if beats else ''} | {a['deletion']:.3f} "
+                        f"| {a['insertion']:.3f} | {verdict} |")
+        text = "\n".join(rows) + (f"\n\n{f.steps} steps on this image, "
+                                  f"{time.perf_counter() - t0:.1f} s. A map worth trusting beats "
+                                  "the random map on both curves and passes the sanity check.")
+        return plot, text
 
     # -- Compare tab
     @_user_errors

@@ -114,6 +114,14 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                     seen = gr.Image(label="What the model sees (its input, enlarged)",
                                     format="png", type="numpy", interactive=False, height=240,
                                     elem_id="explain-seen")
+                with gr.Accordion("Should I trust these maps? (faithfulness, on demand)",
+                                  open=False):
+                    faith = gr.Button("Compute deletion / insertion curves and sanity check",
+                                      elem_id="explain-faith")
+                    faith_plot = gr.Image(label="Deletion and insertion (AUC in the legend)",
+                                          format="png", type="numpy", interactive=False,
+                                          elem_id="explain-faith-plot")
+                    faith_text = gr.Markdown(elem_id="explain-faith-table")
                 with gr.Row():
                     maps = gr.File(label="Raw maps (.npy, layer resolution, unnormalised)",
                                    file_count="multiple", interactive=False, elem_id="explain-maps")
@@ -164,6 +172,8 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
         run.click(h.explain, [image, model, layer, methods, target, alpha, colormap],
                   [gallery, label, status, maps, pngs, seen], api_name="explain",
                   concurrency_limit=concurrency)
+        faith.click(h.faithfulness, [image, model, layer, methods, target], [faith_plot, faith_text],
+                    api_name="faithfulness", concurrency_limit=concurrency)
         c_models.change(h.choose_models, c_models, [c_layers, c_target], api_name="choose_models")
         # the preselected models are loaded when the tab is first opened, not at start
         compare_tab.select(h.choose_models, c_models, [c_layers, c_target], api_visibility="private")

@@ -314,3 +314,20 @@ def test_an_uncached_imagenet_model_does_not_fail_the_comparison(client):
     gallery, _, table, status = compare(client, CAT, ["resnet14-tiny", "resnet50"])
     assert [row[0] for row in table["data"]] == ["resnet14-tiny"] and len(gallery) == 1
     assert "**resnet50** could not be compared: ImageNet weights for 'resnet50' are not cached" in status
+
+
+def test_faithfulness_on_demand_matches_the_library(server, client):
+    from camviz.metrics.on_image import image_faithfulness
+    plot, text = client.predict(handle_file(str(CAT)), "resnet14-tiny", "", ["gradcam", "gradcampp"],
+                                PREDICTED, api_name="/faithfulness")
+    loaded = load_checkpoint(server.dirs.checkpoints / "resnet14-tiny.safetensors")
+    r = reference(server, "resnet14-tiny", CAT, methods=["gradcam", "gradcampp"])
+    f = image_faithfulness(loaded, r)
+    for title, who in (("Grad-CAM", "gradcam"), ("random map", "random")):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {title}"))
+        cells = [c.strip() for c in row.split("|")]
+        assert float(cells[2]) == pytest.approx(f.auc[who]["deletion"], abs=1e-3)
+        assert float(cells[3]) == pytest.approx(f.auc[who]["insertion"], abs=1e-3)
+    assert f"{f.sanity['gradcam']:.2f}" in text
+    with Image.open(plot) as im:
+        assert im.format == "PNG" and im.width > 2 * im.height * 0.9

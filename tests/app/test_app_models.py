@@ -147,8 +147,8 @@ def test_a_cached_imagenet_model_is_offered_and_loaded_from_the_cache(ckpts, no_
 def test_samples_are_captioned_and_masks_are_not_samples():
     from pathlib import Path
 
-    from camviz.app.uploads import sample_caption
     from camviz.app import sample_images
+    from camviz.app.uploads import sample_caption
     samples = sample_images(Path(__file__).resolve().parents[2] / "samples")
     assert samples and not [p for p in samples if ".mask." in p.name]
     captions = {p.name: sample_caption(p) for p in samples}

@@ -109,3 +109,16 @@ def test_compare_three_models_by_two_methods(server, browser_page, choose):
                                                             timeout=60_000)
     expect(page.locator("#compare-gallery img")).to_have_count(6)
     expect(page.locator("#compare-grid img")).to_be_visible()
+
+
+def test_faithfulness_plot_with_aucs_on_demand(server, browser_page):
+    from playwright.sync_api import expect
+    page = browser_page
+    _open(server, page)
+    page.get_by_text("Should I trust these maps?").click()
+    page.click("#explain-faith")
+    expect(page.locator("#explain-faith-plot img")).to_be_visible(timeout=60_000)
+    table = page.locator("#explain-faith-table")
+    expect(table).to_contain_text("deletion AUC")
+    expect(table).to_contain_text("random map")
+    expect(table).to_contain_text("sanity")
