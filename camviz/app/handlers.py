@@ -20,7 +20,7 @@ from camviz.errors import CamvizError
 from camviz.explainer import explain_images, notes, resolve_methods, safe_name, shared_classes
 from camviz.images import load_image
 from camviz.metrics.on_image import RANDOM, image_faithfulness
-from camviz.outputs import explanation_grid, model_view, write_request_files
+from camviz.outputs import explanation_grid, model_view, overlay_of, write_request_files
 from camviz.viz import check_style, curve_panels
 
 log = logging.getLogger(__name__)
@@ -115,34 +115,47 @@ class Handlers:
         """Refuse a file that is not an image as soon as it is uploaded."""
         return check_upload(image, self.max_pixels)
 
+    def _explain(self, image, model, layer, methods, target, progress=None):
+        path = _uploaded(image)
+        entry = self.cache.get(model, None if progress is None else _download_bar(progress, model))
+        layer = entry.check_layer(layer)
+        chosen = _methods(methods)
+        target = None if target in (None, "", PREDICTED) else target
+        # each method succeeds or fails on its own: one that cannot apply is a note, not an error
+        r = explain_images(entry.loaded, [self._image(path)], layers=[layer], methods=chosen,
+                           target=target, predictions=TOP_K, names=[_safe(Path(path).stem)],
+                           skip_inapplicable=True)[0]
+        return entry, layer, r
+
     @_user_errors
     def explain(self, image: str | None, model: str, layer: str | None, methods: list[str],
                 target: str | None, alpha: float, colormap: str,
                 progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
-        """Overlays (one per method that applies), top-5 label, a status line with notes,
-        raw .npy maps, .png overlays, and the image as the model sees it."""
-        path = _uploaded(image)
-        entry = self.cache.get(model, _download_bar(progress, model))
-        layer = entry.check_layer(layer)
-        chosen = _methods(methods)
+        """Overlays (one per method that applies, drawn in memory), top-5 label, a status line
+        with notes, and the image as the model sees it. Nothing is written for download here
+        (see :meth:`downloads`): the overlays are on the page at once."""
         alpha, colormap = check_style(alpha, colormap)
-        target = None if target in (None, "", PREDICTED) else target
         t0 = time.perf_counter()
-        stem = _safe(Path(path).stem)
-        # each method succeeds or fails on its own: one that cannot apply is a note, not an error
-        r = explain_images(entry.loaded, [self._image(path)], layers=[layer], methods=chosen,
-                           target=target, predictions=TOP_K, names=[stem],
-                           skip_inapplicable=True)[0]
-        overlays, maps = write_request_files(r, self._request_dir(), alpha=alpha, colormap=colormap)
+        entry, layer, r = self._explain(image, model, layer, methods, target, progress)
         t, tname = r.targets[0], entry.class_labels[r.targets[0]]
-        gallery = [(str(png), f"{METHODS.get(m).title} · {layer} · {tname} {r.probs[t]:.2f}")
-                   for png, m in zip(overlays, r.methods)]
+        gallery = [(overlay_of(r, layer, m, alpha=alpha, colormap=colormap),
+                    f"{METHODS.get(m).title} · {layer} · {tname} {r.probs[t]:.2f}")
+                   for m in r.methods]
         label = {entry.class_labels[c]: p for c, (_, p) in zip(r.top_indices, r.predictions)}
         status = (f"Explained **{tname}** (p = {r.probs[t]:.3f}) at `{layer}` of **{r.model}** "
                   f"in {time.perf_counter() - t0:.2f} s.")
         status += "".join(f"\n- {note}" for note in notes(r, entry.loaded))
-        return (gallery, label, status, [str(p) for p in maps], [str(p) for p in overlays],
-                model_view(r))
+        return gallery, label, status, model_view(r)
+
+    @_user_errors
+    def downloads(self, image: str | None, model: str, layer: str | None, methods: list[str],
+                  target: str | None, alpha: float, colormap: str):
+        """Only when asked: the raw maps (``.npy``, layer resolution, unnormalised, as
+        ``camviz explain`` writes them) and the overlays (``.png``) as files."""
+        alpha, colormap = check_style(alpha, colormap)
+        _, _, r = self._explain(image, model, layer, methods, target)
+        pngs, maps = write_request_files(r, self._request_dir(), alpha=alpha, colormap=colormap)
+        return [str(p) for p in maps], [str(p) for p in pngs]
 
     @_user_errors
     def faithfulness(self, image: str | None, model: str, layer: str | None, methods: list[str],

@@ -122,6 +122,8 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                                           format="png", type="numpy", interactive=False,
                                           elem_id="explain-faith-plot")
                     faith_text = gr.Markdown(elem_id="explain-faith-table")
+                files = gr.Button("Prepare downloads (.npy maps, .png overlays)", size="sm",
+                                  elem_id="explain-files")
                 with gr.Row():
                     maps = gr.File(label="Raw maps (.npy, layer resolution, unnormalised)",
                                    file_count="multiple", interactive=False, elem_id="explain-maps")
@@ -170,8 +172,10 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
         image.upload(h.check_upload, image, image, api_name="check_upload")
         c_image.upload(h.check_upload, c_image, c_image, api_visibility="private")
         run.click(h.explain, [image, model, layer, methods, target, alpha, colormap],
-                  [gallery, label, status, maps, pngs, seen], api_name="explain",
+                  [gallery, label, status, seen], api_name="explain",
                   concurrency_limit=concurrency)
+        files.click(h.downloads, [image, model, layer, methods, target, alpha, colormap],
+                    [maps, pngs], api_name="downloads", concurrency_limit=concurrency)
         faith.click(h.faithfulness, [image, model, layer, methods, target], [faith_plot, faith_text],
                     api_name="faithfulness", concurrency_limit=concurrency)
         c_models.change(h.choose_models, c_models, [c_layers, c_target], api_name="choose_models")

@@ -29,8 +29,12 @@ DEFAULT = ["cam", "gradcam", "gradcampp"]
 
 def explain(client, image, model="resnet14-tiny", layer="", methods=DEFAULT, target=PREDICTED,
             alpha=0.5, colormap="jet"):
-    return client.predict(handle_file(str(image)), model, layer, list(methods), target, alpha,
-                          colormap, api_name="/explain")
+    """The Explain click, then the "Prepare downloads" click (files only when asked):
+    (gallery, label, status, maps, pngs, model input)."""
+    args = (handle_file(str(image)), model, layer, list(methods), target, alpha, colormap)
+    gallery, label, status, seen = client.predict(*args, api_name="/explain")
+    maps, pngs = client.predict(*args, api_name="/downloads")
+    return gallery, label, status, maps, pngs, seen
 
 
 def raw_maps(result) -> dict[str, np.ndarray]:
@@ -165,15 +169,16 @@ def test_unknown_layer_and_class_are_refused(client):
 
 
 def test_eight_concurrent_requests_equal_sequential(server, client):
-    fn = next(f for f in server.demo.fns.values() if f.api_name == "explain")
-    assert fn.concurrency_limit == 4
+    for name in ("explain", "downloads"):
+        fn = next(f for f in server.demo.fns.values() if f.api_name == name)
+        assert fn.concurrency_limit == 4
     jobs = [(img, model, layer) for img in (CAT, COFFEE)
             for model, layer in (("resnet14-tiny", ""), ("resnet14-tiny", "layer2"),
                                  ("lenet5-tiny", ""), ("lenet5-tiny", "features.conv2"))]
     sequential = [raw_maps(explain(client, *job)) for job in jobs]
     futures = [client.submit(handle_file(str(img)), model, layer, DEFAULT, PREDICTED, 0.5, "jet",
-                             api_name="/explain") for img, model, layer in jobs]
-    concurrent = [raw_maps(f.result(timeout=120)) for f in futures]
+                             api_name="/downloads") for img, model, layer in jobs]
+    concurrent = [raw_maps((None, None, None, *f.result(timeout=120))) for f in futures]
     for job, seq, con in zip(jobs, sequential, concurrent):
         assert sorted(seq) == sorted(con), job
         for key in seq:
@@ -331,3 +336,16 @@ def test_faithfulness_on_demand_matches_the_library(server, client):
     assert f"{f.sanity['gradcam']:.2f}" in text
     with Image.open(plot) as im:
         assert im.format == "PNG" and im.width > 2 * im.height * 0.9
+
+
+def test_explain_ships_the_overlays_only_and_files_when_asked(server, client):
+    """Issue 13 item 5: an Explain click returns overlays to show (no .npy/.png downloads);
+    the files come from "Prepare downloads", and are the same overlays."""
+    args = (handle_file(str(CAT)), "resnet14-tiny", "", ["gradcam", "gradcampp"], PREDICTED, 0.5, "jet")
+    result = client.predict(*args, api_name="/explain")
+    assert len(result) == 4 and len(result[0]) == 2           # gallery, label, status, input
+    maps, pngs = client.predict(*args, api_name="/downloads")
+    assert [Path(p).name for p in maps] == ["cat_gradcam_layer4.raw.npy", "cat_gradcampp_layer4.raw.npy"]
+    for item, png in zip(result[0], pngs):
+        with Image.open(item["image"]) as shown, Image.open(png) as file:
+            np.testing.assert_array_equal(np.asarray(shown.convert("RGB")), np.asarray(file.convert("RGB")))

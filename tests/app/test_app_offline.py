@@ -91,8 +91,9 @@ def test_no_outbound_connection_at_start_or_per_request(app_dirs, tmp_path, monk
 
         from camviz.app import PREDICTED
         client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
-        _, label, _, maps, *_ = client.predict(handle_file(str(CAT)), "resnet14-tiny", "", ["gradcam"],
-                                              PREDICTED, 0.5, "jet", api_name="/explain")
+        args = (handle_file(str(CAT)), "resnet14-tiny", "", ["gradcam"], PREDICTED, 0.5, "jet")
+        _, label, _, _ = client.predict(*args, api_name="/explain")
+        maps, _ = client.predict(*args, api_name="/downloads")
         client.predict("lenet5-tiny", api_name="/choose_model")
     finally:
         proc.send_signal(signal.SIGTERM)
