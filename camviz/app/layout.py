@@ -102,7 +102,8 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                 target = gr.Dropdown(class_choices, value=PREDICTED, label="Class to explain",
                                      allow_custom_value=True, elem_id="explain-class")
                 with gr.Row():
-                    alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)")
+                    alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity (alpha)",
+                                      elem_id="explain-alpha")
                     colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
             with gr.Column(scale=2):
                 status = gr.Markdown(elem_id="explain-status")
