@@ -19,6 +19,9 @@ from camviz.explainer import DEFAULT_METHODS
 from camviz.hub import default_checkpoints_dir
 from camviz.viz import COLORMAPS
 
+#: An uploaded image fills its preview (a 28x28 upload used to show as a 28-pixel stamp).
+CSS = ("#explain-image img, #compare-image img "
+       "{ width: 100%; height: 100%; object-fit: contain; }")
 #: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
 DEFAULT_MODEL = "resnet18-fashion-mnist"
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
@@ -196,4 +199,5 @@ def launch(demo: gr.Blocks, *, host: str | None = None, port: int | None = None,
     127.0.0.1 (or ``$GRADIO_SERVER_NAME``) and port 7860 or the next free one unless given.
     ``share=True`` asks Gradio for a public link (that one needs internet)."""
     kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
+    kwargs.setdefault("css", CSS)
     return demo.launch(server_name=host, server_port=port, share=share, **kwargs)

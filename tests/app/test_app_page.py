@@ -122,3 +122,10 @@ def test_faithfulness_plot_with_aucs_on_demand(server, browser_page):
     expect(table).to_contain_text("deletion AUC")
     expect(table).to_contain_text("random map")
     expect(table).to_contain_text("sanity")
+
+
+def test_a_small_upload_fills_its_preview(server, browser_page):
+    page = browser_page
+    _open(server, page, image=SAMPLES / "fashion-mnist" / "9-ankle-boot-test0.png")
+    box = page.locator("#explain-image img").bounding_box()
+    assert box["width"] >= 150 and box["height"] >= 150      # not a 28-pixel stamp
