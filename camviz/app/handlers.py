@@ -16,7 +16,7 @@ import gradio as gr
 from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
 from camviz.app.uploads import _uploaded, check_upload
 from camviz.cam import METHODS
-from camviz.errors import CamvizError
+from camviz.errors import CamvizError, ModelUnavailableError
 from camviz.explainer import explain_images, notes, resolve_methods, safe_name, shared_classes
 from camviz.images import load_image
 from camviz.metrics.on_image import RANDOM, image_faithfulness
@@ -96,8 +96,16 @@ class Handlers:
     @_user_errors
     def choose_model(self, model: str, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
         """Model changed: its layers (CAM layer selected), its classes, a line about it.
-        Uncached ImageNet weights are downloaded here first (with progress) unless offline."""
-        e = self.cache.get(model, _download_bar(progress, model))
+        Uncached ImageNet weights are downloaded here first (with progress) unless offline; a
+        model that cannot be opened says why in the info line (and empties the lists), so
+        nothing of the previous model is left on the page."""
+        try:
+            e = self.cache.get(model, _download_bar(progress, model))
+        except ModelUnavailableError as err:
+            gr.Warning(str(err))
+            return (gr.Dropdown(choices=[], value=None),
+                    gr.Dropdown(choices=[(PREDICTED, PREDICTED)], value=PREDICTED),
+                    f"**{model}** cannot be opened: {err}")
         classes = [(PREDICTED, PREDICTED)] + list(zip(e.class_labels, e.class_values))
         return (gr.Dropdown(choices=e.layer_choices(), value=CAM_LAYER if e.loaded.cam_layer else None),
                 gr.Dropdown(choices=classes, value=PREDICTED), e.info())
@@ -105,7 +113,10 @@ class Handlers:
     @_user_errors
     def layer_list(self, model: str, show_all: bool, layer: str | None):
         """"Show all layers" ticked or not: every spatial layer, or the CAM layer and blocks."""
-        e = self.cache.get(model)
+        try:
+            e = self.cache.get(model)
+        except ModelUnavailableError:   # choose_model has said why
+            return gr.Dropdown(choices=[], value=None)
         choices = e.layer_choices(bool(show_all))
         keep = layer if layer in {n for _, n in choices} else CAM_LAYER
         return gr.Dropdown(choices=choices, value=keep if e.loaded.cam_layer or keep != CAM_LAYER

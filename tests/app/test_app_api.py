@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -247,12 +248,14 @@ def test_uncached_imagenet_model_is_listed_as_such_and_refused_with_the_fix(serv
     assert labels["resnet50"] == "resnet50 (weights not cached; offline)"
     assert labels["resnet14-tiny"] == "resnet14-tiny"
     assert "vgg11" not in labels and "lenet5" not in labels  # no untrained zoo architectures
-    for call in (lambda: explain(client, CAT, model="resnet50"),
-                 lambda: client.predict("resnet50", api_name="/choose_model")):
-        with pytest.raises(AppError, match="ImageNet weights for 'resnet50' are not cached at .*"
-                                           r"resnet50-.* is offline \(camviz app --offline or "
-                                           r"CAMVIZ_OFFLINE=1\), so it never downloads; copy"):
-            call()
+    refusal = (r"ImageNet weights for 'resnet50' are not cached at .*resnet50-.* is offline "
+               r"\(camviz app --offline or CAMVIZ_OFFLINE=1\), so it never downloads; copy")
+    with pytest.raises(AppError, match=refusal):
+        explain(client, CAT, model="resnet50")
+    # choosing it says so in the info line and leaves nothing of the previous model
+    layers, classes, info = client.predict("resnet50", api_name="/choose_model")
+    assert re.search(r"\*\*resnet50\*\* cannot be opened: " + refusal, info)
+    assert layers["choices"] == [] and [v for _, v in classes["choices"]] == [PREDICTED]
     assert not (server.dirs.torch_home / "hub" / "checkpoints").exists()  # nothing downloaded
 
 

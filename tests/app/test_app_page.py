@@ -129,3 +129,16 @@ def test_a_small_upload_fills_its_preview(server, browser_page):
     _open(server, page, image=SAMPLES / "fashion-mnist" / "9-ankle-boot-test0.png")
     box = page.locator("#explain-image img").bounding_box()
     assert box["width"] >= 150 and box["height"] >= 150      # not a 28-pixel stamp
+
+
+def test_offline_an_uncached_imagenet_model_says_so_in_the_page(server, browser_page, choose):
+    """The test server runs offline: choosing an uncached ImageNet model gives the clear
+    message in the info line (not the previous model's line, no 'Error' badges)."""
+    from playwright.sync_api import expect
+    page = browser_page
+    _open(server, page, image=None)
+    choose(page, "Model", "resnet50 (weights not cached; offline)")
+    info = page.locator("#explain-model-info")
+    expect(info).to_contain_text("resnet50 cannot be opened", timeout=30_000)
+    expect(info).to_contain_text("is offline (camviz app --offline or CAMVIZ_OFFLINE=1)")
+    assert page.locator("#explain-layer").get_by_text("Error").count() == 0
