@@ -3,6 +3,7 @@ each check here was a bug seen that way (issue 13, item 2)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,9 @@ def test_each_method_on_its_own_all_overlays_visible_and_model_input_shown(serve
     page = browser_page
     _open(server, page)
     choose(page, "Model", "resnet14-tiny")
-    page.get_by_role("combobox", name="Target layer", exact=True).fill("layer3")
-    page.get_by_role("combobox", name="Target layer", exact=True).blur()
+    expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny", timeout=30_000)
+    page.wait_for_timeout(1500)    # the layer list follows the model one event later
+    choose(page, "Target layer", re.compile(r"^layer3 · "))
     page.get_by_label("Score-CAM").check()
     page.click("#explain-run")
     status = page.locator("#explain-status")
