@@ -14,8 +14,10 @@ from camviz.cam.cam import find_classifier
 from camviz.cam.hooks import LayerSpec, frozen
 from camviz.cam.methods import METHODS, LayerInputs, Method
 from camviz.cam.normalize import check_normalize, normalize_maps, upsample
+from camviz.cam.outputs import Output, check_output
 from camviz.cam.passes import Probe, run_pass
-from camviz.cam.targets import Targets, check_score, resolve_targets
+from camviz.cam.targets import Objective, Targets, check_score, resolve_contrast, resolve_targets
+from camviz.cam.tokens import RESHAPE_HINT, Reshape
 from camviz.errors import CamvizError, unknown
 
 
@@ -43,6 +45,8 @@ def explain(model: nn.Module, images: Tensor, *,
             targets: Targets = None, topk: int | None = None, score: str = "logit",
             normalize: str = "image", classifier: str | nn.Module | None = None,
             method_options: Mapping[str, Mapping[str, Any]] | None = None,
+            output: Output = None, reshape: Reshape | None = None,
+            counterfactual: bool = False, contrast: Targets = None,
             ) -> Explanation | dict[str, Explanation]:
     """Explain ``model``'s decisions on ``images`` with CAM methods, from one forward.
 
@@ -58,6 +62,17 @@ def explain(model: nn.Module, images: Tensor, *,
         classifier: the final ``nn.Linear`` CAM reads (name or module); default: the last
             ``nn.Linear`` of the model.
         method_options: per-method options, e.g. ``{"scorecam": {"top_channels": 64}}``.
+        output: which part of the model's return value holds the logits: a tuple position
+            or a dict key / attribute. Default: the tensor itself, a tuple's first element,
+            a dict's or output object's ``logits`` (Hugging Face ``ModelOutput``).
+        reshape: turns a layer's raw output into (N, C, h, w), applied to activations and
+            gradients (pytorch-grad-cam's ``reshape_transform``). Default: automatic -
+            transformer tokens (N, L, D) lose their prefix tokens and become the patch grid,
+            channels-last (N, h, w, C) is permuted (:mod:`camviz.cam.tokens`).
+        counterfactual: explain ``-score`` (Selvaraju et al. §5): where evidence *against*
+            the class lies.
+        contrast: a class (or one per image) c'; the maps explain ``S_c - S_c'``, "why c
+            rather than c'".
 
     The model's ``training`` flags and parameters' ``requires_grad`` are restored on return
     and no ``.grad`` is written; several threads may share one model.
@@ -67,6 +82,12 @@ def explain(model: nn.Module, images: Tensor, *,
     check_score(score)
     check_normalize(normalize)
     options = _options(specs, method_options)
+    check_output(output)
+    if reshape is not None and layer is None:
+        raise CamvizError(f"reshape= needs layer=: name the layer whose output it turns into "
+                          f"(N, C, h, w) ({RESHAPE_HINT})")
+    if not isinstance(counterfactual, bool):
+        raise CamvizError(f"counterfactual must be True or False, got {counterfactual!r}")
     many = isinstance(layer, (list, tuple))
     layers = None if layer is None else (list(layer) if many else [layer])
     if many and not layers:
@@ -74,23 +95,30 @@ def explain(model: nn.Module, images: Tensor, *,
 
     asked: dict[str, bool] = {}
 
-    def choose(logits: Tensor) -> Tensor:
+    def choose(logits: Tensor) -> tuple[Tensor, Objective]:
         chosen, asked["single"] = resolve_targets(logits, targets, topk)
-        return chosen
+        objective = Objective(score, -1.0 if counterfactual else 1.0,
+                              resolve_contrast(logits, contrast))
+        asked["objective"] = objective
+        return chosen, objective
 
     need_jac = score == "softmax" and any(
         m.needs_jacobian and options[m.name].get("derivatives") == "closed" for m in specs)
     images = images.detach()
     with frozen(model):
-        run = run_pass(model, images, layers, choose, score,
-                       gradients=any(m.needs_gradients for m in specs), jacobians=need_jac)
+        run = run_pass(model, images, layers, choose,
+                       gradients=any(m.needs_gradients for m in specs), jacobians=need_jac,
+                       output=output, reshape=reshape)
         fc = find_classifier(model, classifier) if any(m.needs_classifier for m in specs) else None
-        probe = Probe(model, images, list(run.activations), score, run.targets)
+        objective = asked["objective"]
+        probe = Probe(model, images, list(run.activations), objective, run.targets, output,
+                      reshape)
         raw_by_layer = {}
         for name, acts in run.activations.items():
             base = LayerInputs(layer=name, activations=acts, gradients=run.gradients.get(name),
                                targets=run.targets, logits=run.logits, score=score, probe=probe,
-                               jacobian=run.jacobians.get(name), classifier=fc)
+                               jacobian=run.jacobians.get(name), classifier=fc,
+                               objective=objective, layout=run.layouts[name])
             raw_by_layer[name] = {
                 m.name: m.compute(dataclasses.replace(base, options=options[m.name]))
                 for m in specs}
