@@ -28,7 +28,8 @@ class Explanation:
     ``maps[method]`` is (N, H, W) in [0, 1] at input resolution when one class per image
     was asked for, (N, K, H, W) with ``topk=K`` or per-image lists of classes. ``raw`` has
     the same layout at layer resolution, unnormalised (after the method's ReLU). ``targets``
-    is always (N, K).
+    is always (N, K). ``pixels[method]`` holds input-space colour attributions
+    (N, [K,] C, H, W), signed, for the guided methods.
     """
 
     maps: dict[str, Tensor]
@@ -37,6 +38,7 @@ class Explanation:
     probs: Tensor
     targets: Tensor
     layer: str
+    pixels: dict[str, Tensor] = dataclasses.field(default_factory=dict)
 
 
 def explain(model: nn.Module, images: Tensor, *,
@@ -127,16 +129,19 @@ def explain(model: nn.Module, images: Tensor, *,
     size = tuple(images.shape[-2:])
     out = {}
     for name, raws in raw_by_layer.items():
-        stacked = torch.stack(list(raws.values()))                    # (M, N, K, h, w)
-        up = upsample(stacked.flatten(0, 1), size).view(*stacked.shape[:3], *size)
+        # (M, N, K, H, W); guided methods' raw maps are already at input size
+        up = torch.stack([upsample(r, size) for r in raws.values()])
         normed = normalize_maps(up, normalize, targets=run.targets,
                                 labels=[f"{m} at '{name}'" for m in raws])
         maps = dict(zip(raws, normed.unbind(0)))
+        pixels = {m: probe.cache[("pixels", m, name)] for m in raws
+                  if ("pixels", m, name) in probe.cache}
         if asked["single"]:
             maps = {m: v[:, 0] for m, v in maps.items()}
             raws = {m: v[:, 0] for m, v in raws.items()}
+            pixels = {m: v[:, 0] for m, v in pixels.items()}
         out[name] = Explanation(maps=maps, raw=raws, logits=run.logits, probs=probs,
-                                targets=run.targets, layer=name)
+                                targets=run.targets, layer=name, pixels=pixels)
     return out if many else next(iter(out.values()))
 
 

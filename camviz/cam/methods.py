@@ -35,7 +35,7 @@ class LayerInputs:
     jacobian: Any = None           # derivatives.LogitJacobian when score="softmax"
     classifier: tuple[str, nn.Linear] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
-    objective: Objective = Objective()   # what was differentiated (counterfactual, contrast)
+    objective: Objective = field(default_factory=Objective)  # counterfactual, contrast
     layout: Layout = NCHW                # how the layer's raw output became (N, C, h, w)
 
 
