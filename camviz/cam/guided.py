@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from camviz.cam.derivatives import batched_grads
-from camviz.cam.hooks import _HOOK_LOCK, frozen
 from camviz.cam.gradcam import gradcam_weights
+from camviz.cam.hooks import _HOOK_LOCK, frozen
 from camviz.cam.methods import LayerInputs, register_method, weighted_map
 from camviz.cam.normalize import upsample
 from camviz.cam.outputs import Output, select_logits

@@ -74,7 +74,7 @@ def test_relus_are_untouched_and_hooks_removed_even_after_an_exception(case):
 
 
 def test_guided_threads_equal_sequential(case):
-    arch, model, x = case
+    _, model, x = case
     targets = torch.tensor([[1], [2]])
     seq = guided_gradients(model, x, targets)
     out = [None] * 4
