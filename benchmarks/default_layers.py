@@ -9,7 +9,8 @@ each model
 
 * ``zero``: share of Grad-CAM maps that are all zero (the layer's gradient does not reach
   the logits, or every weight is negative), over ``--batch`` images x top-5 classes;
-* ``|g|``: mean absolute gradient of the top-1 logit at the layer (0 = no path);
+* ``|g|``: mean absolute gradient of the top-1 logit at the layer's map (prefix tokens
+  dropped: 0 = the patch tokens do not reach the logit);
 * ``cam``: whether CAM applies (the layer feeds global average pooling and then the
   classifier directly, checked numerically by the engine) and then ``r(CAM, Grad-CAM)``,
   which is 1 exactly when Grad-CAM is the faithful decomposition of the logit.
@@ -31,6 +32,7 @@ import torchvision
 from machine import header
 
 from camviz.cam import explain
+from camviz.cam.tokens import LayoutFinder
 from camviz.errors import CamvizError
 
 CANDIDATES = {
@@ -72,12 +74,11 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = explain(m, x, layer=layers, methods=("gradcam",), topk=5)
-            top1 = explain(m, x, layer=layers, methods=("gradcam",))
         for name in layers:
             e = out[name]
             zero = float((e.raw["gradcam"].flatten(2).amax(2) <= 0).float().mean())
             grid = "x".join(map(str, e.raw["gradcam"].shape[-2:]))
-            grad = _mean_abs_grad(m, x, name, top1.targets[:, 0])
+            grad = _mean_abs_grad(m, x, name, e.targets[:, 0])
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -99,7 +100,8 @@ def _mean_abs_grad(model, x, name, target) -> float:
             (g,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), store["a"])
     finally:
         handle.remove()
-    return float(g.abs().mean())
+    spatial = LayoutFinder(model, tuple(x.shape[-2:])).find(store["a"])
+    return float(spatial(g).abs().mean())
 
 
 if __name__ == "__main__":

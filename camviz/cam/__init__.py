@@ -11,6 +11,7 @@ from camviz.cam import scorecam as _scorecam  # noqa: F401
 from camviz.cam import eigencam as _eigencam  # noqa: F401
 from camviz.cam import guided as _guided  # noqa: F401
 from camviz.cam.cam import find_classifier
+from camviz.cam.diagnose import Diagnostic
 from camviz.cam.engine import Explanation, explain
 from camviz.cam.guided import guided_gradients, guided_relus
 from camviz.cam.hooks import Capture, capture, frozen, layer_shapes, resolve_layers
@@ -19,7 +20,8 @@ from camviz.cam.normalize import NORMALIZE
 from camviz.cam.targets import SCORES
 
 __all__ = [
-    "METHODS", "NORMALIZE", "SCORES", "Capture", "Explanation", "LayerInputs", "Method",
+    "METHODS", "NORMALIZE", "SCORES", "Capture", "Diagnostic", "Explanation", "LayerInputs",
+    "Method",
     "capture", "explain", "find_classifier", "frozen", "guided_gradients", "guided_relus",
     "layer_shapes", "register_method", "resolve_layers",
 ]

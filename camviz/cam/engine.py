@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from camviz.cam.cam import find_classifier
+from camviz.cam.diagnose import Diagnostic, diagnose, stochastic_modules
 from camviz.cam.hooks import LayerSpec, frozen
 from camviz.cam.methods import METHODS, LayerInputs, Method
 from camviz.cam.normalize import check_normalize, normalize_maps, upsample
@@ -29,7 +30,9 @@ class Explanation:
     was asked for, (N, K, H, W) with ``topk=K`` or per-image lists of classes. ``raw`` has
     the same layout at layer resolution, unnormalised (after the method's ReLU). ``targets``
     is always (N, K). ``pixels[method]`` holds input-space colour attributions
-    (N, [K,] C, H, W), signed, for the guided methods.
+    (N, [K,] C, H, W), signed, for the guided methods. ``diagnostics`` says why a map may
+    mislead (all-zero and why, constant, training mode, far target, input range, ...; see
+    :mod:`camviz.cam.diagnose`).
     """
 
     maps: dict[str, Tensor]
@@ -39,6 +42,7 @@ class Explanation:
     targets: Tensor
     layer: str
     pixels: dict[str, Tensor] = dataclasses.field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
 
 
 def explain(model: nn.Module, images: Tensor, *,
@@ -107,6 +111,7 @@ def explain(model: nn.Module, images: Tensor, *,
     need_jac = score == "softmax" and any(
         m.needs_jacobian and options[m.name].get("derivatives") == "closed" for m in specs)
     images = images.detach()
+    training = stochastic_modules(model)
     with frozen(model):
         run = run_pass(model, images, layers, choose,
                        gradients=any(m.needs_gradients for m in specs), jacobians=need_jac,
@@ -124,6 +129,10 @@ def explain(model: nn.Module, images: Tensor, *,
             raw_by_layer[name] = {
                 m.name: m.compute(dataclasses.replace(base, options=options[m.name]))
                 for m in specs}
+    notes = {name: tuple(diagnose(
+        name, raws, activations=run.activations[name], gradients=run.gradients.get(name),
+        logits=run.logits, targets=run.targets, score=score, images=images, training=training,
+        in_place=name in run.modified_in_place)) for name, raws in raw_by_layer.items()}
 
     probs = run.logits.softmax(dim=1)
     size = tuple(images.shape[-2:])
@@ -141,7 +150,8 @@ def explain(model: nn.Module, images: Tensor, *,
             raws = {m: v[:, 0] for m, v in raws.items()}
             pixels = {m: v[:, 0] for m, v in pixels.items()}
         out[name] = Explanation(maps=maps, raw=raws, logits=run.logits, probs=probs,
-                                targets=run.targets, layer=name, pixels=pixels)
+                                targets=run.targets, layer=name, pixels=pixels,
+                                diagnostics=notes[name])
     return out if many else next(iter(out.values()))
 
 

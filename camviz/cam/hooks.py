@@ -152,6 +152,12 @@ class Capture:
     activations: dict[str, Tensor] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)  # raw output -> (N, C, h, w)
     attention_input: str | None = None  # default mode: the candidate fed to the last attention
+    handed: dict[str, tuple[Tensor, int]] = field(default_factory=dict)  # copy given on, version
+
+    def modified_in_place(self) -> list[str]:
+        """Layers whose output the model changed in place after the hook (the copy we handed
+        on was modified; the captured output was not)."""
+        return [n for n, (t, v) in self.handed.items() if n in self.activations and t._version != v]
 
     @property
     def layers(self) -> list[str]:
@@ -204,7 +210,9 @@ def capture(model: nn.Module, layers: LayerSpec | Sequence[LayerSpec] | None = N
                 cap.layouts[name] = NCHW
             kept = _keep(output, inputs)
             cap.activations[name] = kept  # a module called twice keeps its last call
-            return kept.clone()  # downstream (and its in-place ops) works on the copy
+            returned = kept.clone()  # downstream (and its in-place ops) works on the copy
+            cap.handed[name] = (returned, returned._version)
+            return returned
         return hook
 
     # Default layer: every spatial output starts a fresh graph (detach + copy), so only the
@@ -223,12 +231,14 @@ def capture(model: nn.Module, layers: LayerSpec | Sequence[LayerSpec] | None = N
                 # A container handing on its last child's output untouched: same values.
                 kept = last["kept"]
                 cap.activations = {name: kept}
+                cap.handed = {name: (output, last["version"])}
                 last["name"] = name
                 return None
             kept = _keep(output.detach(), inputs)
             returned = kept.clone()
             last.update(kept=kept, returned=returned, version=returned._version, name=name)
             cap.activations = {name: kept}
+            cap.handed = {name: (returned, returned._version)}
             return returned
         return hook
 

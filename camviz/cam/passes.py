@@ -35,6 +35,7 @@ class Pass:
     gradients: dict[str, Tensor]          # layer -> (N, K, C, h, w): d score / dA
     jacobians: dict[str, deriv.LogitJacobian]  # layer -> softmax-score moments (if asked)
     layouts: dict[str, Layout] = field(default_factory=dict)
+    modified_in_place: list[str] = field(default_factory=list)  # captured before the change
 
 
 def run_pass(model: nn.Module, images: Tensor, layers: Sequence[LayerSpec] | None,
@@ -81,7 +82,8 @@ def run_pass(model: nn.Module, images: Tensor, layers: Sequence[LayerSpec] | Non
             grads = {n: _per_target(lay, g.detach()) for n, lay, g in zip(names, layouts, raw)}
     return Pass(logits=logits.detach(), targets=targets,
                 activations={n: lay(a.detach()) for n, lay, a in zip(names, layouts, acts)},
-                gradients=grads, jacobians=jacs, layouts=dict(zip(names, layouts)))
+                gradients=grads, jacobians=jacs, layouts=dict(zip(names, layouts)),
+                modified_in_place=cap.modified_in_place())
 
 
 def _per_target(layout: Layout, g: Tensor) -> Tensor:
