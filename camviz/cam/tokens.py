@@ -111,6 +111,7 @@ class LayoutFinder:
         self.height, self.width = (int(s) for s in image_size)
         self.reshape = reshape
         self.patch = patch_size(model) if reshape is None else None
+        self._by_length: dict[int, Layout | None] = {}  # every block of a ViT asks again
 
     def find(self, output: object) -> Layout | None:
         """The layout of ``output``, or None if it is not a spatial map of the image."""
@@ -125,7 +126,10 @@ class LayoutFinder:
                 return Layout("nhwc")
             return NCHW if b * c > 1 else None  # NCHW wins every tie: CNNs are unchanged
         if output.dim() == 3:
-            return self._tokens(output.shape[1])
+            length = int(output.shape[1])
+            if length not in self._by_length:
+                self._by_length[length] = self._tokens(length)
+            return self._by_length[length]
         return None
 
     def _tokens(self, length: int) -> Layout | None:
