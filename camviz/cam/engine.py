@@ -99,7 +99,7 @@ def explain(model: nn.Module, images: Tensor, *,
     if many and not layers:
         raise CamvizError("layer is an empty list; pass at least one layer name")
 
-    asked: dict[str, bool] = {}
+    asked: dict[str, Any] = {}  # "single" (one class per image), "objective"
 
     def choose(logits: Tensor) -> tuple[Tensor, Objective]:
         chosen, asked["single"] = resolve_targets(logits, targets, topk)
