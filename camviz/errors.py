@@ -56,11 +56,14 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
+MAX_LISTED = 16  # longer choice lists are left to the hint (11 ImageNet models + a few checkpoints fit)
+
+
 def unknown(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
     """Build the standard "unknown <kind> 'name'" error with close matches and a hint."""
     choices = list(choices)
     msg = f"unknown {kind} '{name}'{did_you_mean(name, choices)}"
-    if len(choices) <= 12:
+    if len(choices) <= MAX_LISTED:
         msg += f" (valid: {', '.join(choices)})"
     if hint:
         msg += f"; {hint}"

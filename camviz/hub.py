@@ -86,6 +86,11 @@ for _spec in (
     ImageNetSpec("googlenet", "inception5b", "fc",
                  build_kwargs={"aux_logits": True, "transform_input": True, "init_weights": False},
                  after_load=_drop_aux),
+    # Transformers and their kin (issue 12); layers chosen in docs/transformers.md
+    ImageNetSpec("vit_b_16", "encoder.layers.encoder_layer_11.ln_1", "heads.head"),
+    ImageNetSpec("swin_t", "norm", "head"),
+    ImageNetSpec("convnext_tiny", "features", "classifier.2"),
+    ImageNetSpec("maxvit_t", "blocks.3", "classifier.5"),
 ):
     IMAGENET.register(_spec.name, _spec)
 

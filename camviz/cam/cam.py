@@ -74,4 +74,10 @@ def check_cam_head(layer: str, activations: Tensor, logits: Tensor, name: str,
 def cam(x: LayerInputs) -> Tensor:
     name, fc = x.classifier
     check_cam_head(x.layer, x.activations, x.logits, name, fc)
-    return weighted_map(cam_weights(fc.weight.detach(), x.targets), x.activations)
+    if x.score != "logit" and not x.objective.plain:
+        raise CamvizError("cam with counterfactual or contrast explains logits; pass "
+                          "score='logit' or use gradcam")
+    w = cam_weights(fc.weight.detach(), x.targets)
+    if x.objective.contrast is not None:  # the logit difference is linear in the features too
+        w = w - cam_weights(fc.weight.detach(), x.objective.contrast)
+    return weighted_map(x.objective.sign * w, x.activations)

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from camviz.cam.hooks import LAYERS_HINT, replace_output
+from camviz.cam.outputs import select_logits
 from camviz.cam.targets import class_scores
 from camviz.errors import CamvizError
 
@@ -152,7 +153,7 @@ def exact(model: nn.Module, images: Tensor, module: nn.Module, activation: Tenso
 
     def scores_at(a: Tensor, base: Tensor | None = None) -> Tensor:
         value["output"] = a
-        logits = model(images)
+        logits = select_logits(model(images))
         if score == "logit":  # S = exp(z_c) / exp(z_c at A): derivatives over exp(z_c)
             z = logits.gather(1, targets)
             return z if base is None else torch.exp(z - base)

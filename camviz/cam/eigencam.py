@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from camviz.cam.methods import LayerInputs, register_method
+from camviz.errors import CamvizError
 
 
 def eigencam_map(activations: Tensor) -> Tensor:
@@ -30,5 +31,8 @@ def eigencam_map(activations: Tensor) -> Tensor:
                  needs_gradients=False)
 def eigencam(x: LayerInputs) -> Tensor:
     """The same map for every target of an image: Eigen-CAM does not look at the class."""
+    if not x.objective.plain:
+        raise CamvizError("eigencam does not look at the class, so counterfactual and contrast "
+                          "do not apply; use gradcam")
     k = x.targets.shape[1]
     return eigencam_map(x.activations).clamp_min(0)[:, None].expand(-1, k, -1, -1).contiguous()

@@ -42,6 +42,10 @@ def score_derivatives(x: LayerInputs, col: slice) -> deriv.Derivatives:
         raise unknown("derivatives mode", mode, DERIVATIVE_MODES,
                       "'closed' is exact for piecewise-linear heads, 'exact' for any head")
     if mode == "exact":
+        if x.layout.kind != "nchw" or not x.objective.plain or x.probe.output is not None:
+            raise CamvizError("gradcampp derivatives='exact' supports (N, C, h, w) layers of "
+                              "models returning a logits tensor, without counterfactual or "
+                              "contrast; use derivatives='closed'")
         p = x.probe
         module = dict(p.model.named_modules())[x.layer]
         d = p.cached(("exact", x.layer), lambda: deriv.exact(
@@ -49,6 +53,9 @@ def score_derivatives(x: LayerInputs, col: slice) -> deriv.Derivatives:
         return tuple(t[:, col] for t in d)
     if x.score == "logit":
         return deriv.exp_score(x.gradients[:, col])
+    if not x.objective.plain:
+        raise CamvizError("gradcampp with score='softmax' differentiates p_c alone; for "
+                          "counterfactual or contrast pass score='logit'")
     jac = x.jacobian
     probs = x.logits.softmax(dim=1).gather(1, x.targets[:, col])
     return deriv.softmax_score(probs, deriv.LogitJacobian(jac.target[:, col], jac.m1, jac.m2,
@@ -85,6 +92,9 @@ def smoothgradcampp(x: LayerInputs) -> Tensor:
     alpha uses the averaged derivatives and the clean image's activations, as in the paper.
     """
     samples, noise, seed = int(x.options["samples"]), float(x.options["noise"]), x.options["seed"]
+    if x.score == "softmax" and not x.objective.plain:
+        raise CamvizError("smoothgradcampp with score='softmax' differentiates p_c alone; for "
+                          "counterfactual or contrast pass score='logit'")
     if samples < 1 or noise < 0:
         raise CamvizError(f"smoothgradcampp needs samples >= 1 and noise >= 0, got "
                           f"samples={samples}, noise={noise}")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from camviz.cam.tokens import NCHW, Layout, LayoutFinder
 from camviz.errors import CamvizError, unknown
 
 LayerSpec = str | nn.Module
@@ -123,6 +124,11 @@ def is_spatial(t: object) -> bool:
     return isinstance(t, Tensor) and t.dim() == 4 and t.shape[2] * t.shape[3] > 1
 
 
+def is_attention(module: nn.Module) -> bool:
+    """A token-mixing attention module (torch's, timm's, Hugging Face's, torchvision Swin's)."""
+    return isinstance(module, nn.MultiheadAttention) or type(module).__name__.endswith("Attention")
+
+
 def _shares_storage(output: Tensor, inputs: tuple) -> bool:
     ptr = output.untyped_storage().data_ptr()
     return any(isinstance(i, Tensor) and i.untyped_storage().data_ptr() == ptr for i in inputs)
@@ -139,10 +145,19 @@ class Capture:
     ``activations[name]`` is the layer's output ``A`` (requires grad; the network downstream
     was computed from a copy of it, so ``torch.autograd.grad(score, A)`` is the gradient at
     that layer and later in-place ops left ``A`` intact). With ``layers=None`` the single
-    entry is the last module whose output was a spatial 4-D tensor.
+    entry is the last module whose output was a spatial 4-D tensor. ``layouts[name]`` turns
+    the raw output (and its gradient) into (N, C, h, w) (:mod:`camviz.cam.tokens`).
     """
 
     activations: dict[str, Tensor] = field(default_factory=dict)
+    layouts: dict[str, Layout] = field(default_factory=dict)  # raw output -> (N, C, h, w)
+    attention_input: str | None = None  # default mode: the candidate fed to the last attention
+    handed: dict[str, tuple[Tensor, int]] = field(default_factory=dict)  # copy given on, version
+
+    def modified_in_place(self) -> list[str]:
+        """Layers whose output the model changed in place after the hook (the copy we handed
+        on was modified; the captured output was not)."""
+        return [n for n, (t, v) in self.handed.items() if n in self.activations and t._version != v]
 
     @property
     def layers(self) -> list[str]:
@@ -161,12 +176,16 @@ def _keep(output: Tensor, inputs: tuple) -> Tensor:
 
 @contextmanager
 def capture(model: nn.Module, layers: LayerSpec | Sequence[LayerSpec] | None = None,
-            ) -> Iterator[Capture]:
+            finder: LayoutFinder | None = None) -> Iterator[Capture]:
     """Record layer outputs during forwards run inside the ``with`` by this thread.
 
     ``layers`` are names or submodules; ``None`` selects the last module whose output is a
     spatial 4-D tensor, found during the same forward. A chosen layer whose output is not a
     spatial (N, C, h, w) tensor raises :class:`~camviz.errors.CamvizError` from the forward.
+    With a ``finder`` (built from the input's size), transformer tokens (N, L, D) and
+    channels-last (N, h, w, C) outputs count as spatial too; in default mode the producer of
+    the last attention module's input is also noted (``attention_input``), since the patch
+    tokens of a class-token model stop reaching the logits after the last attention.
     Every hook is removed on exit, also when the body raises. For the graph to start at
     the captured layer (and not at the parameters) use it inside :func:`frozen`.
     """
@@ -178,16 +197,22 @@ def capture(model: nn.Module, layers: LayerSpec | Sequence[LayerSpec] | None = N
         def hook(module: nn.Module, inputs: tuple, output: object):
             if threading.get_ident() != owner:
                 return None
-            if not is_spatial(output):
+            if finder is not None:
+                cap.layouts[name] = finder.require(name, output)
+            elif not is_spatial(output):
                 shape = (tuple(output.shape) if isinstance(output, Tensor)
                          else type(output).__name__)
                 raise CamvizError(
                     f"layer '{name}' has no spatial output (got {shape}); CAM methods need a "
                     f"layer whose output is (N, C, h, w) with h*w > 1, such as the last "
                     f"convolutional block ({LAYERS_HINT})")
+            else:
+                cap.layouts[name] = NCHW
             kept = _keep(output, inputs)
             cap.activations[name] = kept  # a module called twice keeps its last call
-            return kept.clone()  # downstream (and its in-place ops) works on the copy
+            returned = kept.clone()  # downstream (and its in-place ops) works on the copy
+            cap.handed[name] = (returned, returned._version)
+            return returned
         return hook
 
     # Default layer: every spatial output starts a fresh graph (detach + copy), so only the
@@ -196,19 +221,30 @@ def capture(model: nn.Module, layers: LayerSpec | Sequence[LayerSpec] | None = N
 
     def default_hook(name: str):
         def hook(module: nn.Module, inputs: tuple, output: object):
-            if threading.get_ident() != owner or not is_spatial(output):
+            if threading.get_ident() != owner:
                 return None
+            layout = (NCHW if is_spatial(output) else None) if finder is None else finder.find(output)
+            if layout is None:
+                return None
+            cap.layouts = {name: layout}
             if output is last.get("returned") and output._version == last["version"]:
                 # A container handing on its last child's output untouched: same values.
                 kept = last["kept"]
                 cap.activations = {name: kept}
+                cap.handed = {name: (output, last["version"])}
+                last["name"] = name
                 return None
             kept = _keep(output.detach(), inputs)
             returned = kept.clone()
-            last.update(kept=kept, returned=returned, version=returned._version)
+            last.update(kept=kept, returned=returned, version=returned._version, name=name)
             cap.activations = {name: kept}
+            cap.handed = {name: (returned, returned._version)}
             return returned
         return hook
+
+    def attention_hook(module: nn.Module, args: tuple):
+        if threading.get_ident() == owner and args and args[0] is last.get("returned"):
+            cap.attention_input = last["name"]
 
     if layers is None:
         targets = {n: m for n, m in model.named_modules() if n}
@@ -220,6 +256,9 @@ def capture(model: nn.Module, layers: LayerSpec | Sequence[LayerSpec] | None = N
         with _HOOK_LOCK:
             for name, module in targets.items():
                 handles.append(module.register_forward_hook(make(name)))
+            if layers is None and finder is not None:
+                handles += [m.register_forward_pre_hook(attention_hook)
+                            for m in model.modules() if is_attention(m)]
         yield cap
     finally:
         with _HOOK_LOCK:

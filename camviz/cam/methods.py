@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from camviz.cam.passes import Probe
+from camviz.cam.targets import Objective
+from camviz.cam.tokens import NCHW, Layout
 from camviz.registry import Registry
 
 
@@ -33,6 +35,8 @@ class LayerInputs:
     jacobian: Any = None           # derivatives.LogitJacobian when score="softmax"
     classifier: tuple[str, nn.Linear] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    objective: Objective = field(default_factory=Objective)  # counterfactual, contrast
+    layout: Layout = NCHW                # how the layer's raw output became (N, C, h, w)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -90,3 +91,46 @@ def resolve_targets(logits: Tensor, targets: Targets = None, topk: int | None = 
 
 def _is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The score the gradient methods differentiate: ``sign * (S_c - S_contrast)``.
+
+    ``S`` is the logit or softmax probability (``score``); ``sign=-1`` gives the
+    counterfactual explanation of Selvaraju et al. (ICCV 2017, §5: Grad-CAM of the negated
+    score, regions whose removal would raise the class); ``contrast`` (N, 1) classes give
+    contrastive maps, "why c rather than c'" (score ``S_c - S_c'``).
+    """
+
+    score: str = "logit"
+    sign: float = 1.0
+    contrast: Tensor | None = None
+
+    def of(self, logits: Tensor, targets: Tensor, rows: Tensor | None = None) -> Tensor:
+        """(B, K) objective of ``logits`` for ``targets`` (B, K); ``rows[b]`` is the image
+        that row b is a variant of (Score-CAM's masked copies), to pick its contrast class."""
+        s = class_scores(logits, self.score)
+        out = s.gather(1, targets)
+        if self.contrast is not None:
+            c = self.contrast if rows is None else self.contrast[rows]
+            out = out - s.gather(1, c)
+        return out if self.sign == 1 else self.sign * out
+
+    @property
+    def plain(self) -> bool:
+        return self.sign == 1 and self.contrast is None
+
+
+def resolve_contrast(logits: Tensor, contrast: int | Sequence[int] | Tensor | None,
+                     ) -> Tensor | None:
+    """``contrast=`` (one class for all images, or one per image) as an (N, 1) long tensor."""
+    if contrast is None:
+        return None
+    if isinstance(contrast, bool) or not (_is_int(contrast) or isinstance(contrast, (Sequence, Tensor))):
+        raise CamvizError(f"contrast must be a class index or one per image, got {contrast!r}")
+    chosen, single = resolve_targets(logits, contrast)
+    if not single:
+        raise CamvizError("contrast takes one class per image (an int or a list of ints), "
+                          "not lists of classes")
+    return chosen
