@@ -54,6 +54,8 @@ class ImageExplanation:
     raw: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)   # (K, h, w) unnormalised
     model_input: np.ndarray | None = None      # what the model saw, uint8 SxS (grey) or SxSx3
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why it does not apply
+    counterfactual: bool = False               # the maps explain -score (evidence against)
+    contrast: int | None = None                # the maps explain S_target - S_contrast
 
     def map(self, layer: str | None = None, method: str | None = None, k: int = 0) -> np.ndarray:
         """One (S, S) map; layer/method default to the first computed."""
@@ -129,6 +131,8 @@ class _Plan:
     score: str
     display_size: int
     max_pixels: int | None
+    counterfactual: bool = False
+    contrast: int | None = None
 
 
 # ------------------------------------------------------------------------- compute
@@ -153,6 +157,8 @@ def iter_explanations(
     names: Sequence[str] | None = None,
     max_pixels: int | None = None,
     skip_inapplicable: bool | None = None,
+    counterfactual: bool = False,
+    contrast: int | str | None = None,
 ) -> Iterator[ImageExplanation]:
     """Explain images one batch at a time, yielding one :class:`ImageExplanation` each.
 
@@ -163,7 +169,9 @@ def iter_explanations(
     how many (class, prob) pairs to report. ``names``: output stems (default: file stems).
     ``skip_inapplicable``: leave out a method that cannot apply to the model at a layer
     (its reason in ``ImageExplanation.skipped``) instead of raising; default: only for the
-    default methods.
+    default methods. ``counterfactual``: explain ``-score``, where the evidence *against*
+    the class lies; ``contrast``: a class (name or index) c' — the maps explain ``S_c - S_c'``
+    ("why this class rather than c'"). See :func:`camviz.cam.explain`.
 
     Arguments are checked at once; the first ``next()`` decodes every image (so a bad file
     fails before any model work) and then runs the batches.
@@ -178,7 +186,9 @@ def iter_explanations(
                  skip_inapplicable=not explicit if skip_inapplicable is None else skip_inapplicable,
                  classes=resolve_targets(loaded, target, topk), topk=topk,
                  predictions=min(predictions, len(loaded.classes)), batch_size=batch_size,
-                 score=score, display_size=display_size, max_pixels=max_pixels)
+                 score=score, display_size=display_size, max_pixels=max_pixels,
+                 counterfactual=_flag("counterfactual", counterfactual),
+                 contrast=None if contrast is None else loaded.class_index(contrast))
     sources = list(images)
     if not sources:
         raise ConfigError("no images given")
@@ -231,7 +241,8 @@ def _run(loaded: LoadedModel, plan: _Plan, sources: list, labels: list[str],
                 target_names=[loaded.classes[t] for t in tgt],
                 maps={k: v[0][j].copy() for k, v in per_key.items()},  # free the batch
                 raw={k: v[1][j].copy() for k, v in per_key.items()},
-                model_input=np.asarray(seen[j], dtype=np.uint8).copy(), skipped=dict(skipped))
+                model_input=np.asarray(seen[j], dtype=np.uint8).copy(), skipped=dict(skipped),
+                counterfactual=plan.counterfactual, contrast=plan.contrast)
 
 
 def _engine(loaded: LoadedModel, x, plan: _Plan, methods: list[str]):
@@ -250,7 +261,14 @@ def _engine(loaded: LoadedModel, x, plan: _Plan, methods: list[str]):
     fc = loaded.classifier if "cam" in methods else None
     return explain(loaded.model, x, layer=list(plan.layers), methods=tuple(methods),
                    targets=targets, topk=plan.topk if plan.topk > 1 else None, score=plan.score,
-                   classifier=fc, skip_inapplicable=plan.skip_inapplicable)
+                   classifier=fc, skip_inapplicable=plan.skip_inapplicable,
+                   counterfactual=plan.counterfactual, contrast=plan.contrast)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def _as_nk(t, n: int) -> np.ndarray:

@@ -81,7 +81,7 @@ def _file_key(layer: str, method: str, target: int | None) -> str:
 def manifest(r: ImageExplanation, loaded: LoadedModel, *, alpha: float, colormap: str,
              sha256: str | None, files: dict[str, Any]) -> dict[str, Any]:
     """The JSON record written beside one image's outputs."""
-    return {
+    record = {
         "camviz_version": __version__,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "image": {"source": r.source, "name": r.name, "width": r.size[0], "height": r.size[1]},
@@ -99,6 +99,12 @@ def manifest(r: ImageExplanation, loaded: LoadedModel, *, alpha: float, colormap
         "overlay": {"alpha": alpha, "colormap": colormap},
         "files": files,
     }
+    # what was differentiated, when it is not the target's own score
+    if r.counterfactual:
+        record["counterfactual"] = True
+    if r.contrast is not None:
+        record["contrast"] = {"index": r.contrast, "name": loaded.classes[r.contrast]}
+    return record
 
 
 def _write_one(r: ImageExplanation, folder: Path, loaded: LoadedModel, alpha: float,

@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "(default: the predicted class)")
     which.add_argument("--topk", type=int, default=1, metavar="K",
                        help="explain the K most probable classes of each image (default: 1)")
+    p.add_argument("--counterfactual", action="store_true",
+                   help="explain the negative score: where the evidence *against* the class lies "
+                        "(Grad-CAM paper, section 5); not for eigencam")
+    p.add_argument("--contrast", metavar="C",
+                   help="a second class, by name or index: the maps explain score(class) - "
+                        "score(C), i.e. why the model says the class rather than C")
     p.add_argument("--alpha", type=float, default=0.5, metavar="A",
                    help="heat-map opacity over the image, 0..1 (default: 0.5)")
     p.add_argument("--colormap", default="jet", metavar="NAME",
@@ -73,7 +79,8 @@ def run_explain(args: argparse.Namespace) -> int:
     loaded = load_from_args(args)
     results = iter_explanations(loaded, paths, layers=args.layer, methods=args.method,
                                 target=args.target, topk=args.topk, predictions=max(5, args.topk),
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size, counterfactual=args.counterfactual,
+                                contrast=args.contrast)
     bar = tqdm(total=len(paths), unit="image", disable=len(paths) < 8, leave=False)
 
     def shown(items):
@@ -92,6 +99,13 @@ def run_explain(args: argparse.Namespace) -> int:
                               colormap=args.colormap)
     finally:
         bar.close()
+    if args.counterfactual or args.contrast is not None:
+        what = "-score(class)" if args.counterfactual else "score(class)"
+        if args.contrast is not None:
+            c = loaded.class_index(args.contrast)
+            what = (f"-(score(class) - score({loaded.classes[c]}))" if args.counterfactual
+                    else f"score(class) - score({loaded.classes[c]})")
+        print(f"the maps explain {what}")
     print(f"wrote {len(files)} files for {len(paths)} image(s) to {args.out} (* = explained class)")
     return 0
 
@@ -103,10 +117,13 @@ def run_compare(args: argparse.Namespace, models: list[str]) -> int:
     from camviz.outputs import write_comparison
     from camviz.viz import check_style
     check_style(args.alpha, args.colormap)
+    from camviz.errors import ConfigError
     if args.topk != 1 or (args.target and len(args.target) > 1):
-        from camviz.errors import ConfigError
         raise ConfigError("comparing models explains one class per model; drop --topk and pass "
                           "at most one --class")
+    if args.counterfactual or args.contrast is not None:
+        raise ConfigError("--counterfactual and --contrast explain one model at a time; pass a "
+                          "single --model")
     paths = list_images(args.images)
     loaded = []
     for name in dict.fromkeys(models):
