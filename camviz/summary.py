@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from camviz.cam.hooks import is_spatial
+from camviz.cam.tokens import LayoutFinder
 from camviz.errors import ConfigError
 from camviz.handle import LoadedModel
 
@@ -20,7 +20,8 @@ class LayerRow:
     shape: tuple[int, ...] | None   # output shape for one input image, None if not a tensor
     params: int
     is_default: bool
-    spatial: bool = False           # a CAM can be computed on it (4-D, more than one position)
+    spatial: bool = False           # a CAM can be computed on it: a map (N, C, h, w), channels-
+                                    # last (N, h, w, C) or transformer tokens (N, L, D)
 
 
 def _probe(loaded: LoadedModel, input_size: int | None = None) -> torch.Tensor:
@@ -36,11 +37,12 @@ def layer_table(loaded: LoadedModel) -> list[LayerRow]:
     shapes: dict[str, tuple[int, ...] | None] = {}
     spatial: set[str] = set()
     handles = []
+    finder = LayoutFinder(model, (loaded.input_size, loaded.input_size))
 
     def hook(name: str):
         def fn(_m, _inp, out):
             shapes[name] = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
-            if is_spatial(out):
+            if finder.find(out) is not None:
                 spatial.add(name)
         return fn
 

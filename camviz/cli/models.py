@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "model's input size; the default CAM layer is marked with *. Needs "
                                    "no weights for ImageNet models.")
     add_model_args(p)
-    p.add_argument("--all", action="store_true", help="also list layers without parameters or 4-D output")
+    p.add_argument("--all", action="store_true", help="also list layers a CAM cannot use (no (C, h, w) map, channels-last map or transformer tokens)")
     p.set_defaults(func=run_layers)
 
     p = sub.add_parser("info", help="parameters, FLOPs/MACs, input size, classes and metrics of a model",
@@ -55,7 +55,8 @@ def run_layers(args: argparse.Namespace) -> int:
     print(f"# {loaded.name}: input {loaded.in_channels}x{loaded.input_size}x{loaded.input_size}; "
           f"* = default CAM layer ({loaded.cam_layer})")
     for row in layer_table(loaded):
-        spatial = row.shape is not None and len(row.shape) == 3
+        # (C, h, w) maps, and token / channels-last outputs a CAM can be computed on
+        spatial = row.spatial or (row.shape is not None and len(row.shape) == 3)
         if not (args.all or spatial or row.is_default):
             continue
         shape = "x".join(map(str, row.shape)) if row.shape else "-"

@@ -23,6 +23,21 @@ def test_layers_marks_layer4_for_resnet50(capsys, tmp_path, torch_home, no_downl
     assert "2048x7x7" in marked[0]
 
 
+@pytest.mark.parametrize("name, token_layer, shape", [
+    ("vit_b_16", "encoder.layers.encoder_layer_11.ln_1", "197x768"),  # CLS + 14x14 tokens
+    ("swin_t", "norm", "7x7x768"),                                    # channels-last map
+])
+def test_layers_lists_transformer_token_layers(capsys, tmp_path, torch_home, no_download,
+                                               name, token_layer, shape):
+    assert main(["layers", "--model", name, "--checkpoints-dir", str(tmp_path)]) == 0
+    rows = {line[2:].split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows[token_layer].startswith("*") and rows[token_layer].split()[-1] == shape
+    # not only the default: every block's token output is offered, the dropouts are not hidden
+    # by a 3-D shape rule any more, and a 1-D output (the logits head) still is not listed
+    assert sum(line.split()[-1] == shape for line in rows.values()) > 5
+    assert not any(len(line.split()[-1].split("x")) == 1 for line in rows.values())
+
+
 @pytest.mark.parametrize("name", MODELS.names())
 def test_layers_works_for_every_zoo_architecture(capsys, tmp_path, name):
     assert main(["layers", "--model", name, "--checkpoints-dir", str(tmp_path)]) == 0
