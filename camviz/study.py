@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from camviz.errors import ConfigError, did_you_mean
-from camviz.train.config import TrainConfig, from_dict, load_yaml
+from camviz.train.config import TrainConfig, from_dict, load_yaml, with_recipe
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ RESERVED = ("out",)
 #: Keys that may differ between a stored run and the study without retraining it.
 IGNORED_ON_REUSE = ("device", "workers", "checkpoints_dir", "register", "overwrite", "out")
 MARKER = "study.json"
+#: Run key: ``false`` starts the run's model_options empty instead of the base's.
+INHERIT = "inherit_options"
 CSV_COLUMNS = ("run", "changes", "best_val_accuracy", "best_epoch", "test_accuracy",
                "train_seconds", "params", "epochs", "run_dir")
 
@@ -99,9 +101,10 @@ def _check_keys(where: str, mapping: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` on top; ``model_options`` (and ``model_options.X``) merge."""
-    values = {**base, "model_options": dict(base.get("model_options") or {})}
+def _merge(base: dict[str, Any], changes: dict[str, Any], inherit: bool = True) -> dict[str, Any]:
+    """``base`` with ``changes`` on top; ``model_options`` (and ``model_options.X``) merge
+    unless ``inherit`` is false (a run of another architecture: the base's options are not its)."""
+    values = {**base, "model_options": dict(base.get("model_options") or {}) if inherit else {}}
     for key, value in changes.items():
         if key == "model_options":
             if not isinstance(value, dict):
@@ -147,6 +150,7 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
         raise ConfigError(f"study '{name}' has neither runs: nor grid:; add a list of runs or a "
                           "grid of key: [values]")
     expanded: list[tuple[str, dict[str, Any]]] = []
+    no_inherit: set[str] = set()
     if runs_in is not None:
         if not isinstance(runs_in, list) or not runs_in:
             raise ConfigError(f"runs: must be a non-empty list of {{name: ..., key: value}}, got {runs_in!r}")
@@ -154,7 +158,12 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
             if not isinstance(item, dict) or not item.get("name"):
                 raise ConfigError(f"run #{i} must be a mapping with a name, got {item!r}; write "
                                   "e.g. {name: relu, model_options: {activation: relu}}")
-            rest = {k: v for k, v in item.items() if k != "name"}
+            rest = {k: v for k, v in item.items() if k not in ("name", INHERIT)}
+            if not isinstance(item.get(INHERIT, True), bool):
+                raise ConfigError(f"run '{item['name']}': {INHERIT} must be true or false, got "
+                                  f"{item[INHERIT]!r}")
+            if item.get(INHERIT, True) is False:
+                no_inherit.add(str(item["name"]))
             expanded.append((str(item["name"]), _check_keys(f"run '{item['name']}'", rest)))
     if grid is not None:
         if not isinstance(grid, dict) or not grid:
@@ -167,9 +176,10 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
         for combo in itertools.product(*grid.values()):
             changes = dict(zip(grid, combo))
             expanded.append((",".join(f"{k}={v}" for k, v in _flat(changes).items()), changes))
+    expanded = [(n, c, n not in no_inherit) for n, c in expanded]
     expanded = _with_seeds(expanded, data, base)
     seen: set[str] = set()
-    for run_name, _ in expanded:
+    for run_name, *_ in expanded:
         if run_name in seen:
             raise ConfigError(f"duplicate run name '{run_name}' in study '{name}'; give each run "
                               "its own name")
@@ -177,8 +187,8 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
             raise ConfigError(f"run name '{run_name}' cannot be a directory name; drop the '/'")
         seen.add(run_name)
     runs = []
-    for run_name, changes in expanded:
-        values = _merge(base, changes)
+    for run_name, changes, inherit in expanded:
+        values = with_recipe(_merge(base, changes, inherit))
         try:   # every run is valid before any of them trains
             _check_options(from_dict(values))
         except ConfigError as err:
@@ -200,7 +210,8 @@ def _check_options(config: TrainConfig) -> None:
                               f"(valid: {', '.join(valid)})")
 
 
-def _with_seeds(runs: list[tuple[str, dict]], data: dict, base: dict) -> list[tuple[str, dict]]:
+def _with_seeds(runs: list[tuple[str, dict, bool]], data: dict,
+                base: dict) -> list[tuple[str, dict, bool]]:
     repeat, seeds = data.get("repeat"), data.get("seeds")
     if repeat is not None and seeds is not None:
         raise ConfigError("give repeat: N or seeds: [..], not both")
@@ -213,8 +224,8 @@ def _with_seeds(runs: list[tuple[str, dict]], data: dict, base: dict) -> list[tu
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     if len(seeds) == 1:
-        return [(n, {**c, "seed": seeds[0]}) for n, c in runs]
-    return [(f"{n}-seed{s}", {**c, "seed": s}) for n, c in runs for s in seeds]
+        return [(n, {**c, "seed": seeds[0]}, i) for n, c, i in runs]
+    return [(f"{n}-seed{s}", {**c, "seed": s}, i) for n, c, i in runs for s in seeds]
 
 
 def load_study(path: str | Path) -> Study:
