@@ -70,6 +70,8 @@ def test_five_cnns_study_follows_report_000():
         assert (v["optimizer"], v["lr"], v["batch_size"], v["epochs"], v["seed"], v["val_fraction"]) == \
             ("adamw", 0.001, 128, 5, 42, 0.2)
         assert v.get("input_size") == (None if r.name == "lenet" else 56)
+        if r.name in ("resnet18", "mobilenet_v1", "googlenet"):   # the report's 32x downsampling
+            assert v["model_options"]["stem"] == "imagenet"
 
 
 def test_resnet_study_follows_report_004():
