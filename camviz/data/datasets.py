@@ -106,4 +106,4 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split_
 
 def _load_builtin() -> None:
     """Import the modules that register the built-in data sets (on first use, not at import)."""
-    from camviz.data import digits, folder, mnist, shapes  # noqa: F401
+    from camviz.data import digits, folder, mnist, shapes, shapes_hard  # noqa: F401

@@ -10,7 +10,7 @@ A study config is YAML::
       model_options: {activation: sigmoid}
     runs:                             # explicit runs: a name plus the keys that differ from base
       - {name: default}
-      - {name: relu, model_options: {activation: relu}}
+      - {name: relu, model_options: {activation: relu}, seeds: [0, 1]}   # this run's own seeds
       - {name: resnet, model: resnet18, inherit_options: false}   # options start empty
     grid:                             # and/or a cartesian product, key -> list of values
       lr: [0.3, 0.9, 1.5]             # model options as model_options.KEY (dotted)
@@ -149,6 +149,7 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
                           "grid of key: [values]")
     expanded: list[tuple[str, dict[str, Any]]] = []
     no_inherit: set[str] = set()
+    run_seeds: dict[str, list[int]] = {}   # a run's own seeds: instead of the study's
     if runs_in is not None:
         if not isinstance(runs_in, list) or not runs_in:
             raise ConfigError(f"runs: must be a non-empty list of {{name: ..., key: value}}, got {runs_in!r}")
@@ -156,7 +157,9 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
             if not isinstance(item, dict) or not item.get("name"):
                 raise ConfigError(f"run #{i} must be a mapping with a name, got {item!r}; write "
                                   "e.g. {name: relu, model_options: {activation: relu}}")
-            rest = {k: v for k, v in item.items() if k not in ("name", INHERIT)}
+            rest = {k: v for k, v in item.items() if k not in ("name", INHERIT, "seeds")}
+            if "seeds" in item:
+                run_seeds[str(item["name"])] = _seed_list(item["seeds"])
             if not isinstance(item.get(INHERIT, True), bool):
                 raise ConfigError(f"run '{item['name']}': {INHERIT} must be true or false, got "
                                   f"{item[INHERIT]!r}")
@@ -175,7 +178,7 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
             changes = dict(zip(grid, combo))
             expanded.append((",".join(f"{k}={v}" for k, v in _flat(changes).items()), changes))
     expanded = [(n, c, n not in no_inherit, n) for n, c in expanded]
-    expanded = _with_seeds(expanded, data, base)
+    expanded = _with_seeds(expanded, data, base, run_seeds)
     seen: set[str] = set()
     for run_name, *_ in expanded:
         if run_name in seen:
@@ -217,8 +220,15 @@ def _check_options(config: TrainConfig) -> None:
                               f"(valid: {', '.join(valid)})")
 
 
-def _with_seeds(runs: list[tuple[str, dict, bool, str]], data: dict,
-                base: dict) -> list[tuple[str, dict, bool, str]]:
+def _seed_list(seeds: Any) -> list[int]:
+    if not isinstance(seeds, list) or not seeds or \
+            not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    return seeds
+
+
+def _with_seeds(runs: list[tuple[str, dict, bool, str]], data: dict, base: dict,
+                run_seeds: dict[str, list[int]]) -> list[tuple[str, dict, bool, str]]:
     repeat, seeds = data.get("repeat"), data.get("seeds")
     if repeat is not None and seeds is not None:
         raise ConfigError("give repeat: N or seeds: [..], not both")
@@ -226,13 +236,18 @@ def _with_seeds(runs: list[tuple[str, dict, bool, str]], data: dict,
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise ConfigError(f"repeat must be an integer >= 1, got {repeat!r}")
         seeds = [int(base.get("seed", 0)) + k for k in range(repeat)]
-    if seeds is None:
-        return runs
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise ConfigError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    if len(seeds) == 1:
-        return [(n, {**c, "seed": seeds[0]}, i, n) for n, c, i, _ in runs]
-    return [(f"{n}-seed{s}", {**c, "seed": s}, i, n) for n, c, i, _ in runs for s in seeds]
+    if seeds is not None:
+        seeds = _seed_list(seeds)
+    out = []
+    for n, c, i, _ in runs:
+        mine = run_seeds.get(n, seeds)
+        if mine is None:
+            out.append((n, c, i, n))
+        elif len(mine) == 1:
+            out.append((n, {**c, "seed": mine[0]}, i, n))
+        else:
+            out += [(f"{n}-seed{s}", {**c, "seed": s}, i, n) for s in mine]
+    return out
 
 
 def load_study(path: str | Path) -> Study:
