@@ -52,7 +52,7 @@ def plot_curves(rows: list, histories: dict[str, list[dict[str, Any]]], subtitle
     for i, s in enumerate(rows):
         run = s.ok[0]
         hist = histories[run["run"]]
-        style = dict(color=colors[i % len(colors)], ls="-" if i < len(colors) else "--", lw=1.2)
+        style = {"color": colors[i % len(colors)], "ls": "-" if i < len(colors) else "--", "lw": 1.2}
         xs, ys = _smoothed(Path(run["run_dir"]))
         axes[0, 0].plot(xs, ys, label=s.row, **style)
         epochs = [h["epoch"] for h in hist]

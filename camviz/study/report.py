@@ -14,7 +14,7 @@ from typing import Any
 from camviz.models import MODELS
 from camviz.study import charts
 from camviz.study.config import Study, _flat, describe
-from camviz.study.runner import PLATEAU, StudyResult
+from camviz.study.runner import CHANCE_FACTOR, PLATEAU, StudyResult
 from camviz.train.artifacts import write_text
 
 RUN_COLUMNS = ("run", "row", "seed", "changes", "status", "best_val_accuracy", "best_epoch",
@@ -140,12 +140,12 @@ def markdown(study: Study, result: StudyResult, rows: list[RowSummary], *,
     lines += [f"- Data: {context(study, result)}", f"- Scale: {result.scale}", f"- Base: {base}"]
     if device:
         lines.append(f"- Device: {device}")
-    lines += [
+    lines += [(
         "- Test accuracy is the mean ± sample std over a row's seeds that did not diverge "
         "(a single seed shows no ±). Status per run: *diverged* = non-finite loss or "
-        "validation accuracy below 1.5 / classes after epoch 1 (no accuracy shown, not in any "
-        f"mean or chart); *converged* = last three epochs' validation accuracy within {PLATEAU:g}; "
-        "else *still improving*. Train time is the mean wall time per run.", ""]
+        f"validation accuracy below {CHANCE_FACTOR:g} / classes after epoch 1 (no accuracy shown, "
+        f"not in any mean or chart); *converged* = last three epochs' validation accuracy within "
+        f"{PLATEAU:g}; else *still improving*. Train time is the mean wall time per run."), ""]
     head = "| row | changed settings | seeds | test acc | " + \
         (f"{study.reference_label} | " if has_ref else "") + \
         "best val acc | status | train time s | params | epochs |"
