@@ -26,6 +26,8 @@ from camviz.train import build_config, train
 VARIANTS = {
     "recipe": {},
     "shipped-batch-128": {"batch_size": 128},
+    "batch-32": {"batch_size": 32},
+    "lr-3e-3": {"lr": 3e-3},
     "old-default": {"model_options": {"activation": "sigmoid", "pooling": "avg"},
                     "optimizer": "adamw", "lr": 1e-3, "scheduler": "none", "batch_size": 128},
 }

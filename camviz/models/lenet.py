@@ -75,9 +75,10 @@ class LeNet(nn.Module):
 
 
 #: The shipped lenet5-fashion-mnist recipe (the modern ReLU + max-pool LeNet, no augmentation,
-#: 12 epochs) with batch 64 instead of 128: 2 epochs then reach 0.879 test accuracy, not
-#: 0.868 (seeds 0 and 1, benchmarks/results/lenet_recipe-2026-11-30.txt).
-LENET_RECIPE = {**FASHION_RECIPE, "batch_size": 64, "crop_padding": 0, "hflip": 0.0, "epochs": 12,
+#: 12 epochs) with batch 32 instead of 128, so that 2 epochs reach >= 0.87 test accuracy for
+#: every seed measured (batch 32: 0.880-0.882; batch 64: 0.868-0.879; batch 128: 0.868;
+#: benchmarks/results/lenet_recipe-2026-11-30.txt).
+LENET_RECIPE = {**FASHION_RECIPE, "batch_size": 32, "crop_padding": 0, "hflip": 0.0, "epochs": 12,
                 "model_options": {"activation": "relu", "pooling": "max"}}
 
 
