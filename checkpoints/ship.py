@@ -42,16 +42,21 @@ NOT_IN_COMMAND = ("out", "name", "checkpoints_dir", "register", "overwrite", "wo
 
 # -- the command a run's config.yaml stands for ---------------------------------------
 def train_command(config: dict[str, Any], name: str) -> str:
-    """``camviz train`` flags for every setting that differs from the defaults."""
-    from camviz.train.config import TrainConfig
-    defaults = dataclasses.asdict(TrainConfig())
+    """``camviz train`` flags for every setting that differs from what ``camviz train`` uses
+    without them: the model's default recipe, then TrainConfig's defaults."""
+    from camviz.models import MODELS
+    from camviz.train.config import from_dict, with_recipe
+    defaults = dataclasses.asdict(from_dict(with_recipe({"model": config["model"]})))
     parts = [f"camviz train --model {config['model']} --dataset {config['dataset']}"]
     for key, value in config.items():
         if key in NOT_IN_COMMAND + ("model", "dataset") or value == defaults.get(key):
             continue
         flag = "--" + key.replace("_", "-")
         if key == "model_options":
-            parts += [f"--opt {k}={v}" for k, v in value.items()]
+            builder = MODELS.get(config["model"]).options()
+            implied = defaults["model_options"]
+            parts += [f"--opt {k}={v}" for k, v in value.items() if implied.get(k, builder.get(k)) != v]
+            parts += [f"--opt {k}={builder[k]}" for k in implied if k not in value]
         elif key == "download":
             parts.append("--no-download")
         elif key == "channels_last":

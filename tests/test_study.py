@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,21 +32,32 @@ def one_thread():
 # -- shipped configs -------------------------------------------------------------------
 def test_lenet_study_follows_report_003():
     study = load_study(STUDIES / "lenet_fashion_mnist.yaml")
+    rows = list(dict.fromkeys(r.row for r in study.runs))
+    assert rows == ["default", *(f"lr-{v / 10:.1f}" for v in range(10, 18)), "kernel-3", "kernel-4",
+                    "pool-1", "relu", "maxpool", *(f"batch-{2 ** k}" for k in (10, 9, 7, 6, 5, 4, 3, 2, 1)),
+                    "epochs-50", "best", "epochs-100", "resnet18"]
+    assert all(len([r for r in study.runs if r.row == row]) == 3 for row in rows)   # 3 seeds each
     runs = {r.name: r.values for r in study.runs}
-    assert list(runs) == ["default", "lr-0.3", "lr-0.6", "lr-1.2", "lr-1.5", "batch-16", "batch-64",
-                          "batch-1024", "epochs-50", "epochs-100", "relu", "maxpool", "kernel-3",
-                          "kernel-4", "best"]
-    d = runs["default"]
+    d = runs["default-seed0"]
     assert (d["model"], d["dataset"], d["optimizer"], d["lr"], d["batch_size"], d["epochs"]) == \
         ("lenet5", "fashion-mnist", "sgd", 0.9, 256, 10)
-    assert d["momentum"] == 0.0 and d["register"] is False
-    assert d["model_options"] == {"activation": "sigmoid", "pooling": "avg", "kernel_size": 5, "padding": 2}
+    assert (d["momentum"], d["weight_decay"], d["scheduler"], d["val_fraction"], d["register"]) == \
+        (0.0, 0.0, "none", 0.0, False)   # all 60k training images, as the report
+    assert (d["crop_padding"], d["hflip"], d["vflip"]) == (0, 0.0, 0.0)
+    assert d["model_options"] == {"activation": "sigmoid", "fc_activation": "sigmoid", "pooling": "avg",
+                                  "kernel_size": 5, "padding": 2, "pool_size": 2, "weight_init": "xavier"}
     # one change per run: everything else stays as in default
-    assert runs["kernel-3"]["model_options"] == {**d["model_options"], "kernel_size": 3}
-    assert {k: v for k, v in runs["lr-1.2"].items() if k != "lr"} == {k: v for k, v in d.items() if k != "lr"}
-    best = runs["best"]
-    assert (best["lr"], best["batch_size"], best["epochs"]) == (1.3, 16, 50)
-    assert best["model_options"]["activation"] == "relu" and best["model_options"]["pooling"] == "max"
+    assert runs["kernel-3-seed0"]["model_options"] == {**d["model_options"], "kernel_size": 3}
+    assert runs["relu-seed1"]["model_options"] == {**d["model_options"], "activation": "relu"}
+    assert {k: v for k, v in runs["lr-1.2-seed0"].items() if k != "lr"} == {k: v for k, v in d.items() if k != "lr"}
+    best = runs["best-seed2"]
+    assert (best["lr"], best["batch_size"], best["epochs"], best["seed"]) == (1.3, 16, 50, 2)
+    assert best["model_options"]["activation"] == "relu" and best["model_options"]["fc_activation"] == "sigmoid"
+    resnet = runs["resnet18-seed0"]   # d2l's: 7x7 stem, full width, 96 px, lr 0.05, own options only
+    assert (resnet["model"], resnet["input_size"], resnet["lr"], resnet["epochs"]) == ("resnet18", 96, 0.05, 10)
+    assert resnet["model_options"] == {"stem": "imagenet", "kernel_size": 7, "width": 1.0, "dropout": 0.0}
+    assert study.reference["default"] == 0.809 and study.reference["resnet18"] == 0.902
+    assert set(study.skip) == {"resnet18"}
 
 
 def test_five_cnns_study_follows_report_000():
@@ -58,6 +70,8 @@ def test_five_cnns_study_follows_report_000():
         assert (v["optimizer"], v["lr"], v["batch_size"], v["epochs"], v["seed"], v["val_fraction"]) == \
             ("adamw", 0.001, 128, 5, 42, 0.2)
         assert v.get("input_size") == (None if r.name == "lenet" else 56)
+        if r.name in ("resnet18", "mobilenet_v1", "googlenet"):   # the report's 32x downsampling
+            assert v["model_options"]["stem"] == "imagenet"
 
 
 def test_resnet_study_follows_report_004():
@@ -72,6 +86,36 @@ def test_resnet_study_follows_report_004():
     assert runs["no-lr-decay"]["scheduler"] == "none"
     assert [runs[n]["model"] for n in ("depth-14", "baseline", "depth-34")] == ["resnet14", "resnet18", "resnet34"]
     assert [runs[f"dropout-0.{k}"]["model_options"]["dropout"] for k in (1, 2, 3)] == [0.1, 0.2, 0.3]
+
+
+def test_hard_shapes_study_has_every_ablation_of_report_004():
+    study = load_study(STUDIES / "resnet18_shapes_hard_ablations.yaml")
+    rows = {}
+    for run in study.runs:
+        rows.setdefault(run.row, []).append(run.values)
+    assert list(rows) == ["baseline", "stem-7x7", "half-width", "no-flips", "flips-0.05", "dropout-0.1",
+                          "dropout-0.2", "dropout-0.3", "norm-instance", "norm-none", "no-lr-decay",
+                          "lr-1e-4", "no-residual", "depth-14", "depth-34"]
+    two = {"baseline", "stem-7x7", "norm-instance", "norm-none"}   # 2 seeds where the issue asks
+    assert {r for r, v in rows.items() if len(v) == 2} == two and all(len(rows[r]) == 1 for r in rows if r not in two)
+    assert {v["seed"] for v in rows["norm-none"]} == {20211108, 20211109}
+    b = rows["baseline"][0]
+    assert (b["dataset"], b["optimizer"], b["lr"], b["momentum"], b["scheduler"], b["step_size"], b["gamma"],
+            b["epochs"], b["batch_size"], b["hflip"], b["vflip"]) == \
+        ("shapes-hard", "sgd", 0.001, 0.9, "step", 7, 0.1, 25, 64, 0.1, 0.1)
+    assert b["model_options"]["stem"] == "small" and b["model_options"]["width"] == 1.0
+    assert rows["half-width"][0]["model_options"]["width"] == 0.5 and rows["half-width"][0]["step_size"] == 4
+    assert rows["lr-1e-4"][0]["lr"] == 0.0001 and rows["no-lr-decay"][0]["scheduler"] == "none"
+    assert [rows[f"depth-{d}"][0]["model"] for d in (14, 34)] == ["resnet14", "resnet34"]
+
+
+def test_a_run_may_have_its_own_seeds():
+    study = parse_study({"base": {"model": "lenet5", "dataset": "digits"}, "seeds": [0],
+                         "runs": [{"name": "a"}, {"name": "b", "seeds": [1, 2]}]})
+    assert [(r.name, r.row, r.values["seed"]) for r in study.runs] == [
+        ("a", "a", 0), ("b-seed1", "b", 1), ("b-seed2", "b", 2)]
+    with pytest.raises(ConfigError, match="seeds must be a non-empty list"):
+        parse_study({"base": {"model": "lenet5"}, "runs": [{"name": "a", "seeds": []}]})
 
 
 def test_grid_and_seeds_expand_in_order():
@@ -118,8 +162,8 @@ def test_tiny_study_end_to_end_then_reused(tmp_path, monkeypatch, capsys):
     argv = ["study", str(path), "--out", str(out), "--limit", "96", "--quiet"]
     assert main(argv) == 0
     assert calls == [("a", False), ("b", False)]
-    for name in ("results.csv", "results.md", "val_accuracy.png", "test_accuracy.png",
-                 "train_time.png", "params.png"):
+    for name in ("results.csv", "summary.csv", "results.md", "curves.png", "test_accuracy.png",
+                 "train_time.png"):
         assert (out / name).stat().st_size > 0, name
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["run"] for r in rows] == ["a", "b"]
@@ -135,7 +179,8 @@ def test_tiny_study_end_to_end_then_reused(tmp_path, monkeypatch, capsys):
         assert metrics["split_sizes"]["train"] <= 96
         state = camviz.checkpoint.load_checkpoint(run_dir / "best.safetensors")
         assert int(row["params"]) == sum(p.numel() for p in state.model.parameters())
-        assert f"| {row['run']} | {row['changes']} | {metrics['best_val_accuracy']:.4f} |" in md
+        assert f"| {row['run']} | {row['status']} | {metrics['best_val_accuracy']:.4f} | " \
+            f"{metrics['test']['accuracy']:.4f} |" in md
     assert rows[0]["params"] != rows[1]["params"]    # width 0.5 really reached the model
     assert rows[1]["changes"] == "pooling=max, width=0.5"
 
@@ -229,10 +274,12 @@ def test_diverged_run_is_a_row_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(camviz.train, "train", diverge_b)
     assert main(["study", str(path), "--out", str(out), "--limit", "64", "--quiet"]) == 0
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [(r["run"], r["test_accuracy"], r["epochs"]) for r in rows][1] == ("b", "", "0")
+    assert [(r["run"], r["test_accuracy"], r["epochs"], r["status"]) for r in rows][1] == \
+        ("b", "", "0", "diverged")
     assert rows[0]["test_accuracy"] != ""
-    assert "| b | pooling=max, width=0.5 (diverged) | n/a | n/a | n/a | n/a | 0 |" in \
-        (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "| b | diverged (training loss became nan at epoch 1, step 1) | n/a | n/a | n/a | 0 |" in md
+    assert "| b | pooling=max, width=0.5 | 1 | n/a | n/a | 1 diverged |" in md
 
 
 SMOKE_WIDTH = 0.25   # narrower than every config; ResNet-18 at 0.125 + channels_last crashes this torch
@@ -291,6 +338,10 @@ def test_report_002_config_is_the_reports_recipe():
 def test_every_shipped_study_config_runs_end_to_end_tiny(config, tmp_path, require_dataset):
     from camviz.study import run_study
     study = narrowed(load_study(STUDIES / config))
+    firsts = {}
+    for run in study.runs:   # the first seed of every row: the code paths without the repeats
+        firsts.setdefault(run.row, run)
+    study = dataclasses.replace(study, runs=tuple(firsts.values()), skip={})
     require_dataset(study.base.get("dataset", "fashion-mnist"))
     limit = max(r.values.get("batch_size", 128) for r in study.runs)   # one full batch at most
     result = run_study(study, tmp_path / "out", limit=limit, epochs=1, quiet=True)
@@ -299,7 +350,7 @@ def test_every_shipped_study_config_runs_end_to_end_tiny(config, tmp_path, requi
     assert result.trained == [r.name for r in study.runs]
     for row in rows:   # every run trained one epoch on a few images and was tested
         assert row["epochs"] == "1", row
-        if "(diverged)" not in row["changes"]:
+        if row["status"] != "diverged":
             assert 0.0 <= float(row["test_accuracy"]) <= 1.0, row
         assert int(row["params"]) > 0, row
     assert f"--limit {limit}" in (tmp_path / "out" / "results.md").read_text()

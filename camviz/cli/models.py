@@ -69,7 +69,10 @@ def run_info(args: argparse.Namespace) -> int:
     from camviz.summary import model_info
     if args.input_size is not None and args.input_size < 1:
         raise ConfigError(f"--input-size must be >= 1, got {args.input_size}; pass e.g. --input-size 224")
+    from camviz.models import MODELS
     info = model_info(load_from_args(args, pretrained=False), args.input_size)
+    if info["arch"] in MODELS:   # the settings `camviz train --model ARCH` uses unless told
+        info["recipe"] = dict(MODELS.get(info["arch"]).recipe)
     if args.json:
         print(json.dumps(info))
         return 0
@@ -84,6 +87,9 @@ def run_info(args: argparse.Namespace) -> int:
     names = info["classes"]
     print(f"{'classes':<12} {len(names)}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
     print(f"{'cam layer':<12} {info['cam_layer']}")
+    if "recipe" in info:
+        print(f"{'recipe':<12} " + ", ".join(f"{k}={v}" for k, v in info["recipe"].items())
+              + " (camviz train's defaults for this architecture)")
     if info["metrics"]:
         print(f"{'metrics':<12} " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                              for k, v in info["metrics"].items()))

@@ -9,6 +9,7 @@ from camviz.train.config import FREEZE, PRECISIONS, TrainConfig
 
 _D = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 S = argparse.SUPPRESS   # unset flags stay out of the namespace, so YAML values survive
+RECIPE = "(default: the model's recipe, see `camviz info --model ARCH`)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and registers the best checkpoint as <checkpoints-dir>/<name>.safetensors "
                     "(./checkpoints unless --checkpoints-dir or $CAMVIZ_CHECKPOINTS say otherwise; an "
                     "existing checkpoint is replaced only with --overwrite, a shipped one never). Values come "
-                    "from --config YAML (keys as below with underscores), then flags. Seeded runs "
+                    "from the model's default recipe (optimizer, lr, schedule, epochs, batch size, "
+                    "augmentation, model options: its shipped checkpoint's), then --config YAML (keys "
+                    "as below with underscores), then flags; config.yaml records the values used. Seeded runs "
                     "repeat exactly; runs under `torchrun --nproc_per_node N` use DDP.")
     a = p.add_argument
     a("--config", metavar="FILE", help="YAML file of config keys (flags given here override it)")
@@ -39,22 +42,23 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="square input side (default: the data's size, or the model's if the data is smaller)")
     a("--channels", type=int, choices=(1, 3), default=S,
       help="input channels: gray data repeated to 3, RGB to luma 1 (default: the data's)")
-    a("--val-fraction", type=float, default=S, metavar="F", help=f"share of train held out for val (default: {_D['val_fraction']})")
+    a("--val-fraction", type=float, default=S, metavar="F", help=f"share of train held out for val (default: {_D['val_fraction']}); 0 trains on every "
+      "training image, validates on the test split and keeps the last epoch (lab report 003's protocol)")
     a("--split-seed", type=int, default=S, metavar="N", help="seed of the train/val split (default: 0)")
     a("--limit", type=int, default=S, metavar="N", help="use at most N images per split (quick runs)")
-    a("--epochs", type=int, default=S, metavar="N", help=f"(default: {_D['epochs']})")
-    a("--batch-size", type=int, default=S, metavar="N", help=f"per process (default: {_D['batch_size']})")
-    a("--optimizer", default=S, help=f"{', '.join(OPTIMIZERS.names())} (default: {_D['optimizer']})")
-    a("--lr", type=float, default=S, metavar="F", help=f"learning rate (default: {_D['lr']})")
+    a("--epochs", type=int, default=S, metavar="N", help=RECIPE)
+    a("--batch-size", type=int, default=S, metavar="N", help="per process " + RECIPE)
+    a("--optimizer", default=S, help=f"{', '.join(OPTIMIZERS.names())} " + RECIPE)
+    a("--lr", type=float, default=S, metavar="F", help="learning rate " + RECIPE)
     a("--momentum", type=float, default=S, metavar="F", help=f"sgd momentum (default: {_D['momentum']})")
-    a("--weight-decay", type=float, default=S, metavar="F", help="(default: adamw 0.01, others 0)")
-    a("--scheduler", default=S, help=f"{', '.join(SCHEDULERS.names())} (default: {_D['scheduler']})")
+    a("--weight-decay", type=float, default=S, metavar="F", help="(default: the recipe's, else adamw 0.01, others 0)")
+    a("--scheduler", default=S, help=f"{', '.join(SCHEDULERS.names())} " + RECIPE)
     a("--step-size", type=int, default=S, metavar="N", help=f"step scheduler: epochs per decay (default: {_D['step_size']})")
     a("--gamma", type=float, default=S, metavar="F", help=f"step scheduler: decay factor (default: {_D['gamma']})")
     a("--label-smoothing", type=float, default=S, metavar="F", help="(default: 0)")
-    a("--crop-padding", type=int, default=S, metavar="PX", help="random crop after zero padding of PX (default: 0, off)")
-    a("--hflip", type=float, default=S, metavar="P", help="horizontal flip probability (default: 0)")
-    a("--vflip", type=float, default=S, metavar="P", help="vertical flip probability (default: 0)")
+    a("--crop-padding", type=int, default=S, metavar="PX", help="random crop after zero padding of PX; 0 is off " + RECIPE)
+    a("--hflip", type=float, default=S, metavar="P", help="horizontal flip probability " + RECIPE)
+    a("--vflip", type=float, default=S, metavar="P", help="vertical flip probability " + RECIPE)
     a("--seed", type=int, default=S, metavar="N", help="same seed, same device: same metrics (default: 0)")
     a("--init", default=S, metavar="SOURCE",
       help="start from trained weights: 'imagenet' (torchvision's IMAGENET1K_V1 weights of the same "

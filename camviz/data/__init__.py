@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Importing these registers the built-in data sets, in this order (a few dict inserts;
 # their data loads on demand).
-from camviz.data import mnist, digits, shapes, folder  # noqa: F401  isort: skip
+from camviz.data import mnist, digits, shapes, shapes_hard, folder  # noqa: F401  isort: skip
 from camviz.data.base import DataSource, FileSplit, TensorSplit, split_indices
 from camviz.data.datasets import (
     DATASETS,

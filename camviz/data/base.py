@@ -87,8 +87,12 @@ class DataSource:
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded train/val partition of ``range(n)``; each part keeps the original order.
 
-    ``val_fraction=0.2`` of 60,000 gives 48,000 / 12,000 as in lab report 000.
+    ``val_fraction=0.2`` of 60,000 gives 48,000 / 12,000 as in lab report 000; ``0`` keeps
+    every image for training (an empty val part; :func:`~camviz.data.load_dataset` then
+    validates on the test split).
     """
+    if val_fraction == 0:
+        return torch.arange(n), torch.arange(0)
     n_val = round(n * val_fraction)
     if not 0 < n_val < n:
         raise DataError(f"a validation fraction of {val_fraction} leaves no train or no val "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from camviz.data.base import DataSource
@@ -86,12 +86,20 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split_
 
     ``download=False`` never touches the network: missing files are a :class:`DataError`
     that names where to put them. ``limit`` keeps the first items of every split (after
-    the split, so the val images are the same as in a full run).
+    the split, so the val images are the same as in a full run). ``val_fraction=0`` trains on
+    every training image and uses the test split as ``val`` (lab report 003's protocol: d2l
+    evaluates the test set after each epoch); the data set must have a test split.
     """
     spec, path = resolve_dataset(name)
     if limit is not None and limit < 1:
         raise DataError(f"limit must be >= 1 image per split, got {limit}")
     opts = LoadOptions(Path(data_dir) if data_dir else default_data_dir(), int(split_seed),
                        float(val_fraction), bool(download), path, limit)
-    return spec.load(opts).limited(limit)
+    source = spec.load(opts)
+    if opts.val_fraction == 0:
+        if "test" not in source.splits:
+            raise DataError(f"{source.name} has no test split to validate on with val_fraction 0; "
+                            "pass --val-fraction 0.2 (or another value in (0, 1))")
+        source = replace(source, splits={**source.splits, "val": source.splits["test"]})
+    return source.limited(limit)
 

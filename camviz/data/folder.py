@@ -104,7 +104,7 @@ def load_folder(opts: LoadOptions) -> DataSource:
     if bad:
         log.warning("skipped %d unreadable image file(s) in %s, e.g. %s", len(bad), root,
                     ", ".join(str(p) for p in bad[:3]))
-    if "val" not in splits:
+    if "val" not in splits and opts.val_fraction > 0:   # 0: load_dataset validates on test
         train, splits["val"] = split_train_val(train, opts.val_fraction, opts.split_seed)
     splits = {"train": train, **splits}
     for name, split in splits.items():

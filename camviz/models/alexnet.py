@@ -40,7 +40,7 @@ from camviz.models.layers import (
     scaled,
     spatial_out,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 VARIANTS = ("auto", "small", "original")
 _CHANNELS = {"original": (96, 256, 384, 384, 256), "small": (48, 128, 192, 192, 128)}
@@ -93,7 +93,8 @@ class AlexNet(nn.Module):
 
 
 @register_model("alexnet", cam_layer="features", classifier="classifier.fc3",
-                description="AlexNet (Krizhevsky 2012); small variant (report 000) for <= 64 px")
+                description="AlexNet (Krizhevsky 2012); small variant (report 000) for <= 64 px",
+                recipe={**FASHION_RECIPE, "lr": 1e-3, "epochs": 8})
 def alexnet(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
             variant: str = "auto", kernel_size: int | None = None, activation: str = "relu",
             pooling: str = "max", norm: str = "none", dropout: float = 0.5,

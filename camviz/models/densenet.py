@@ -38,7 +38,7 @@ from camviz.models.layers import (
     resolve_stem,
     scaled,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 BLOCKS = (6, 12, 24, 16)
 BN_SIZE = 4
@@ -127,7 +127,8 @@ def _final_side(input_size: int, stem: str, kernel_size: int) -> int:
 
 
 @register_model("densenet121", cam_layer="features", classifier="classifier",
-                description="DenseNet-121 (Huang 2017): growth 32 x width, blocks [6, 12, 24, 16]")
+                description="DenseNet-121 (Huang 2017): growth 32 x width, blocks [6, 12, 24, 16]",
+                recipe={**FASHION_RECIPE, "epochs": 5})
 def densenet121(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
                 stem: str = "auto", kernel_size: int | None = None, activation: str = "relu",
                 norm: str = "batch", dropout: float = 0.0, width: float = 1.0) -> DenseNet:

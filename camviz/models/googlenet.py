@@ -33,7 +33,7 @@ from camviz.models.layers import (
     resolve_stem,
     scaled,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) per module, Table 1 of the paper
 _MODULES = {
@@ -96,7 +96,8 @@ class GoogLeNet(nn.Module):
 
 
 @register_model("googlenet", cam_layer="inception5b", classifier="fc",
-                description="GoogLeNet / Inception v1 (Szegedy 2015), no aux heads, GAP + dropout + fc")
+                description="GoogLeNet / Inception v1 (Szegedy 2015), no aux heads, GAP + dropout + fc",
+                recipe={**FASHION_RECIPE, "epochs": 6})
 def googlenet(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
               stem: str = "auto", kernel_size: int | None = None, activation: str = "relu",
               norm: str = "batch", dropout: float = 0.4, width: float = 1.0) -> GoogLeNet:

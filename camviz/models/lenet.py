@@ -9,7 +9,10 @@ reproduce the reports' variants without code edits:
 * ``fc_activation="sigmoid"`` with ``activation="relu"`` -- report 003's tip to change only
   the convolutional activations;
 * ``padding=0`` -- report 000's LeNet (28 -> 24 -> 12 -> 8 -> 4; 44,426 parameters);
-* ``kernel_size`` 3..5 and ``pool_size`` 1 or 2 -- report 003's ablations.
+* ``kernel_size`` 3..5 and ``pool_size`` 1 or 2 -- report 003's ablations;
+* ``weight_init="xavier"`` -- report 003's d2l ``train_ch6`` init: Glorot uniform on every
+  convolution and linear weight, PyTorch's default biases (``"auto"``: camviz's
+  :func:`~camviz.models.layers.init_weights`, zero conv biases and default linear layers).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from camviz.models.layers import (
     scaled,
     spatial_out,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
+
+WEIGHT_INITS = ("auto", "xavier")
 
 
 class LeNet(nn.Module):
@@ -69,12 +74,21 @@ class LeNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+#: The shipped lenet5-fashion-mnist recipe (the modern ReLU + max-pool LeNet, no augmentation,
+#: 12 epochs) with batch 32 instead of 128, so that 2 epochs reach >= 0.87 test accuracy for
+#: every seed measured (batch 32: 0.880-0.882; batch 64: 0.868-0.879; batch 128: 0.868;
+#: benchmarks/results/lenet_recipe-2026-11-30.txt).
+LENET_RECIPE = {**FASHION_RECIPE, "batch_size": 32, "crop_padding": 0, "hflip": 0.0, "epochs": 12,
+                "model_options": {"activation": "relu", "pooling": "max"}}
+
+
 @register_model("lenet5", cam_layer="features", classifier="classifier.fc3",
-                description="LeNet-5 (LeCun 1998), d2l layout: sigmoid + avg pooling by default")
+                description="LeNet-5 (LeCun 1998), d2l layout: sigmoid + avg pooling by default",
+                recipe=LENET_RECIPE)
 def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
            activation: str = "sigmoid", fc_activation: str | None = None, pooling: str = "avg",
            kernel_size: int = 5, padding: int = 2, pool_size: int = 2, dropout: float = 0.0,
-           norm: str = "none", width: float = 1.0) -> LeNet:
+           norm: str = "none", width: float = 1.0, weight_init: str = "auto") -> LeNet:
     """LeNet-5; ``fc_activation=None`` uses ``activation`` in the MLP too."""
     activation = check_choice("activation", activation, ACTIVATIONS)
     fc_activation = activation if fc_activation is None else check_choice(
@@ -85,5 +99,10 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
                   padding=check_int("padding", padding, 0), pool_size=check_int("pool_size", pool_size),
                   dropout=check_dropout(dropout), norm=check_choice("norm", norm, NORMS),
                   width=check_width(width))
-    init_weights(model, activation)
+    if check_choice("weight_init", weight_init, WEIGHT_INITS) == "xavier":
+        for m in model.modules():   # d2l's init_weights: weights only, biases keep torch's default
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+    else:
+        init_weights(model, activation)
     return model

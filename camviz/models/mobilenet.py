@@ -33,7 +33,7 @@ from camviz.models.layers import (
     resolve_stem,
     scaled,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 # (output channels, stride) of the 13 depthwise separable blocks
 _BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
@@ -66,7 +66,8 @@ class MobileNetV1(nn.Module):
 
 
 @register_model("mobilenet_v1", cam_layer="features", classifier="fc",
-                description="MobileNet v1 (Howard 2017): depthwise separable convs, width multiplier")
+                description="MobileNet v1 (Howard 2017): depthwise separable convs, width multiplier",
+                recipe={**FASHION_RECIPE, "epochs": 5})
 def mobilenet_v1(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
                  stem: str = "auto", kernel_size: int = 3, activation: str = "relu",
                  norm: str = "batch", dropout: float = 0.0, width: float = 1.0) -> MobileNetV1:

@@ -43,7 +43,7 @@ from camviz.models.layers import (
     scaled,
     spatial_out,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 
 def mlpconv(in_channels: int, channels: int, out_channels: int, kernel_size: int, stride: int,
@@ -97,7 +97,8 @@ class NiN(nn.Module):
 
 
 @register_model("nin", cam_layer="features.block4", classifier="features.block4.conv3",
-                description="Network in Network (Lin 2014): mlpconv blocks, class maps + GAP, no fc")
+                description="Network in Network (Lin 2014): mlpconv blocks, class maps + GAP, no fc",
+                recipe={**FASHION_RECIPE, "epochs": 8})
 def nin(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *, stem: str = "auto",
         kernel_size: int | None = None, activation: str = "relu", pooling: str = "max",
         norm: str = "batch", dropout: float = 0.5, width: float = 1.0) -> NiN:

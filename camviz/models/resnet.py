@@ -47,7 +47,7 @@ from camviz.models.layers import (
     resolve_stem,
     scaled,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -145,7 +145,7 @@ class ResNet(nn.Module):
 
 
 def _resnet_entry(name: str, block: type[BasicBlock | Bottleneck], layers: tuple[int, ...],
-                  doc: str):
+                  doc: str, recipe: dict | None = None):
     """Register one depth; the options are spelled out once, here."""
     def build(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, *,
               stem: str = "auto", kernel_size: int | None = None, activation: str = "relu",
@@ -167,11 +167,15 @@ def _resnet_entry(name: str, block: type[BasicBlock | Bottleneck], layers: tuple
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc
     return register_model(name, cam_layer="layer4", classifier="fc",
-                          description=doc.splitlines()[0])(build)
+                          description=doc.splitlines()[0],
+                          # resnet18-fashion-mnist's recipe; resnet34/50 (none shipped) share it
+                          recipe=recipe or {**FASHION_RECIPE, "epochs": 15})(build)
 
 
 resnet14 = _resnet_entry("resnet14", BasicBlock, (1, 1, 2, 2),
-                         "ResNet-14: BasicBlock [1, 1, 2, 2] (lab report 004's shallow variant).")
+                         "ResNet-14: BasicBlock [1, 1, 2, 2] (lab report 004's shallow variant).",
+                         # its shipped checkpoint is resnet14-shapes: flips both ways, 4 px crops
+                         {**FASHION_RECIPE, "epochs": 12, "crop_padding": 4, "vflip": 0.5})
 resnet18 = _resnet_entry("resnet18", BasicBlock, (2, 2, 2, 2),
                          "ResNet-18 (He 2016): BasicBlock [2, 2, 2, 2].")
 resnet34 = _resnet_entry("resnet34", BasicBlock, (3, 4, 6, 3),

@@ -3,14 +3,18 @@
 Every zoo builder has the signature ``build(num_classes, in_channels, input_size, **options)``
 and returns an ``nn.Module`` whose submodule names are stable (``layer4``, ``features.conv5``).
 The spec records the default CAM layer and classifier layer by those names, so no other
-module hard-codes them.
+module hard-codes them, and the architecture's default training recipe: the ``camviz train``
+settings its shipped checkpoint was trained with (``checkpoints/*.safetensors`` record them),
+used for every setting the user leaves out.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from torch import nn
 
@@ -32,6 +36,9 @@ class ModelSpec:
     description: str = ""
     mean: tuple[float, ...] | None = None   # per-channel input mean; None: 0.5 per channel
     std: tuple[float, ...] | None = None    # per-channel input std; None: 0.5 per channel
+    #: ``camviz train`` config keys (optimizer, lr, scheduler, epochs, batch size,
+    #: augmentation, model_options) that apply when neither flag nor YAML gives them.
+    recipe: Mapping[str, Any] = field(default_factory=dict)
 
     def normalization(self, channels: int | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(mean, std) for ``channels`` inputs (default: the spec's): the spec's own values
@@ -53,17 +60,25 @@ class ModelSpec:
 
 MODELS: Registry[ModelSpec] = Registry("model", hint="run `camviz models` to list them")
 
+#: The recipe of the shipped Fashion-MNIST checkpoints (each adds its epochs): AdamW 2e-3
+#: (torch's weight decay 0.01) with cosine decay to 0, batch 128, random crops after 2 px
+#: zero padding and horizontal flips.
+FASHION_RECIPE: Mapping[str, Any] = MappingProxyType({
+    "optimizer": "adamw", "lr": 2e-3, "weight_decay": None, "scheduler": "cosine",
+    "batch_size": 128, "crop_padding": 2, "hflip": 0.5, "vflip": 0.0})
+
 
 def register_model(name: str, *, cam_layer: str, classifier: str, input_size: int = 28,
                    in_channels: int = 1, min_input_size: int = 28, description: str = "",
-                   mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
+                   mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+                   recipe: Mapping[str, Any] | None = None):
     """Decorator: register a builder in :data:`MODELS` with its spec."""
     def deco(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         MODELS.register(name, ModelSpec(
             name=name, build=build, cam_layer=cam_layer, classifier=classifier,
             input_size=input_size, in_channels=in_channels, min_input_size=min_input_size,
             description=description or (build.__doc__ or "").strip().splitlines()[0],
-            mean=mean, std=std))
+            mean=mean, std=std, recipe=MappingProxyType(dict(recipe or {}))))
         return build
     return deco
 

@@ -42,7 +42,7 @@ from camviz.models.layers import (
     scaled,
     spatial_out,
 )
-from camviz.models.spec import register_model
+from camviz.models.spec import FASHION_RECIPE, register_model
 
 MIN_FINAL_SIDE = 7
 
@@ -112,7 +112,8 @@ def _vgg_entry(name: str, stages: tuple[int, ...], doc: str):
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc
     return register_model(name, cam_layer="features", classifier="classifier.fc3",
-                          description=doc.splitlines()[0])(build)
+                          description=doc.splitlines()[0],
+                          recipe={**FASHION_RECIPE, "epochs": 12})(build)   # vgg11-fashion-mnist's
 
 
 vgg11 = _vgg_entry("vgg11", (1, 1, 2, 2, 2),

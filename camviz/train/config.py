@@ -1,4 +1,10 @@
-"""The training configuration: one frozen dataclass filled from YAML and flags (flags win)."""
+"""The training configuration: one frozen dataclass filled from YAML and flags (flags win).
+
+:func:`build_config` (``camviz train``) and ``camviz study`` start from the architecture's
+default recipe (:attr:`camviz.models.ModelSpec.recipe`: optimizer, lr, schedule, epochs,
+batch size, augmentation, model options); YAML and flags override it key by key. The dataclass
+defaults below apply only to keys no recipe has (and to ``TrainConfig(...)`` built directly).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ from typing import Any
 import yaml
 
 from camviz.errors import ConfigError, did_you_mean
+from camviz.fileio import atomic_write
+from camviz.models import MODELS
+from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 
 PRECISIONS = ("auto", "fp32", "bf16")
 FREEZE = ("none", "backbone")
@@ -31,7 +40,7 @@ class TrainConfig:
     download: bool = True
     input_size: int | None = None        # None: the data's size, or the model's if too small
     channels: int | None = None          # None: the data's (1 gray, 3 RGB)
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2            # 0: train on all, validate on test, keep the last epoch
     split_seed: int = 0
     limit: int | None = None             # at most this many images per split (quick runs)
     epochs: int = 5
@@ -62,7 +71,6 @@ class TrainConfig:
     overwrite: bool = False              # replace an existing checkpoints_dir/<name> (never a shipped one)
 
     def __post_init__(self) -> None:
-        from camviz.train.optim import OPTIMIZERS, SCHEDULERS
         _positive_int("epochs", self.epochs, "--epochs 5")
         _positive_int("batch_size", self.batch_size, "--batch-size 128")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -82,7 +90,7 @@ class TrainConfig:
         _range("hflip", self.hflip, 0.0, 1.0)
         _range("vflip", self.vflip, 0.0, 1.0)
         _range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
-        _range("val_fraction", self.val_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
+        _range("val_fraction", self.val_fraction, 0.0, 1.0, hi_open=True)
         _positive_int("step_size", self.step_size, "--step-size 7")
         for name in ("crop_padding", "workers", "seed", "split_seed"):
             if getattr(self, name) < 0:
@@ -233,8 +241,20 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def with_recipe(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` on top of their model's default recipe: each recipe key applies unless
+    ``values`` has it; ``model_options`` merge option by option (``values`` win)."""
+    recipe = dict(MODELS.get(str(values.get("model", TrainConfig.model))).recipe)
+    opts = {**recipe.pop("model_options", {}), **(values.get("model_options") or {})}
+    out = {**recipe, **values}
+    if opts:
+        out["model_options"] = opts
+    return out
+
+
 def build_config(yaml_path: str | os.PathLike | None = None, **flags: Any) -> TrainConfig:
-    """YAML values, then explicit flags on top (flags win; ``model_options`` merge)."""
+    """The model's recipe, then YAML values, then explicit flags (flags win; ``model_options``
+    merge)."""
     values = load_yaml(yaml_path) if yaml_path else {}
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
     opts = dict(values.get("model_options") or {})
@@ -242,10 +262,9 @@ def build_config(yaml_path: str | os.PathLike | None = None, **flags: Any) -> Tr
     values.update(flags)
     if opts:
         values["model_options"] = opts
-    return from_dict(values)
+    return from_dict(with_recipe(values))
 
 
 def save_yaml(config: TrainConfig, path: str | os.PathLike) -> None:
-    from camviz.checkpoint import atomic_write
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     atomic_write(Path(path), lambda tmp: tmp.write_text(text))

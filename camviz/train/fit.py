@@ -233,7 +233,8 @@ class _Run:
                    "epoch_seconds": round(stats.seconds, 3)}
             self.history.append(row)
             self.step_losses.append(stats.step_losses)
-            is_best = val.accuracy > self.best["val_accuracy"]
+            # val_fraction 0 validates on the test split: keep the last epoch, select nothing on it
+            is_best = val.accuracy > self.best["val_accuracy"] or cfg.val_fraction == 0
             if is_best:
                 self.best = {"epoch": epoch + 1, "val_accuracy": val.accuracy, "val_loss": val.loss}
             self._save_epoch(epoch + 1, row, is_best)

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
 
 from camviz.registry import Registry
 
-if TYPE_CHECKING:
-    from camviz.train.config import TrainConfig
+
+class TrainConfig(Protocol):
+    """The fields of :class:`camviz.train.config.TrainConfig` the optimizers and schedules
+    read (a protocol, so that config, which validates names against these registries, is
+    the only one of the two modules that imports the other)."""
+
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float | None
+    epochs: int
+    step_size: int
+    gamma: float
+
 
 Params = Iterable[torch.nn.Parameter]
 

@@ -14,7 +14,7 @@ HAS_FASHION = all((DEBIAN_FASHION / f).is_file() for f in (
 
 
 def test_registry_lists_every_data_set():
-    assert DATASETS.names() == ["mnist", "fashion-mnist", "cifar10", "digits", "shapes", "folder"]
+    assert DATASETS.names() == ["mnist", "fashion-mnist", "cifar10", "digits", "shapes", "shapes-hard", "folder"]
     assert dataset_names()[-1] == "folder:PATH"
 
 

@@ -1,0 +1,216 @@
+"""Running a study: every run trained (or reused, or resumed), in one or several processes.
+
+``jobs`` runs train side by side in child processes, ``threads`` (default: this process's
+torch threads) split evenly between them: two 1-thread runs beat one 2-thread run on a
+small CPU. A run trains with the same number of threads whatever ``jobs`` is given the same
+``threads // jobs``, and the runs are seeded, so ``jobs`` changes the wall time, not the
+numbers. Runs start seed by seed (the first seed of every row, then the second, ...) so an
+interrupted study has one seed of as many rows as possible.
+
+A run dir whose ``study.json`` marks it finished with the same config is reused; one with a
+``state.pt`` is resumed. Each run gets a status: *diverged* (its loss became non-finite, or
+its validation accuracy never left chance after its first epoch), *converged* (the
+validation accuracy of its last three epochs within :data:`PLATEAU` of each other) or
+*still improving*; a diverged run has no accuracy in the tables and charts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import camviz.train
+from camviz.checkpoint import read_meta
+from camviz.errors import ConfigError
+from camviz.models import build_model
+from camviz.study.config import Study, StudyRun, describe
+from camviz.train import TrainConfig, TrainingDivergedError, from_dict, resume_config
+from camviz.train.artifacts import write_text
+from camviz.train.state import STATE_FILE
+
+log = logging.getLogger(__name__)
+
+#: Keys that may differ between a stored run and the study without retraining it.
+IGNORED_ON_REUSE = ("device", "workers", "checkpoints_dir", "register", "overwrite", "out")
+MARKER = "study.json"
+#: Converged: the last three epochs' validation accuracies lie within this range.
+PLATEAU = 0.01
+#: At chance: validation accuracy below this multiple of 1 / classes.
+CHANCE_FACTOR = 1.5
+STATUSES = ("converged", "still improving", "diverged")
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    rows: list[dict[str, Any]]                       # one per run, in the study's order
+    histories: dict[str, list[dict[str, Any]]]       # run -> metrics.json epochs
+    trained: list[str]          # runs trained or resumed by this call (the rest were reused)
+    scale: str
+    charts: list[Path] = field(default_factory=list)
+
+
+def scale_text(limit: int | None, epochs: int | None) -> str:
+    parts = ([f"--limit {limit} (<= {limit} images per split)"] if limit else []) \
+        + ([f"--epochs {epochs}"] if epochs else [])
+    return ("reduced: " + ", ".join(parts)) if parts else "full (as configured)"
+
+
+def seed_major(runs: tuple[StudyRun, ...]) -> list[StudyRun]:
+    """The runs with the first seed of every row first, then the second seeds, ..."""
+    seen: dict[str, int] = {}
+    ranks = []
+    for run in runs:
+        ranks.append(seen.get(run.row, 0))
+        seen[run.row] = ranks[-1] + 1
+    return [run for _, _, run in sorted(zip(ranks, range(len(runs)), runs), key=lambda t: t[:2])]
+
+
+def execute(study: Study, out: str | Path | None = None, *, limit: int | None = None,
+            epochs: int | None = None, device: str | None = None, quiet: bool = False,
+            jobs: int = 1, threads: int | None = None, train: bool = True,
+            progress: Callable[[str], None] | None = None) -> StudyResult:
+    """Train every run of ``study`` but its ``skip`` rows (reusing finished runs) and collect
+    their rows; ``train=False`` only collects the runs that have finished."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer >= 1, got {jobs!r}; pass e.g. --jobs 2")
+    threads = threads or torch.get_num_threads()
+    per_run = max(1, threads // jobs)
+    out = Path(out) if out else Path("runs") / "studies" / study.name
+    scale = {k: v for k, v in (("limit", limit), ("epochs", epochs), ("device", device)) if v}
+    configs = {run.name: from_dict({**run.values, **scale, "out": str(out / "runs" / run.name)})
+               for run in study.runs if run.row not in study.skip}
+    todo = [run for run in seed_major(study.runs)
+            if run.name in configs and not _finished(configs[run.name])] if train else []
+    if jobs == 1 or len(todo) <= 1:
+        for i, run in enumerate(todo, start=1):
+            if progress:
+                progress(f"[{i}/{len(todo)}] {run.name} ({describe(run.changes)})")
+            _with_threads(per_run, train_run, configs[run.name], quiet)
+    else:
+        ctx = multiprocessing.get_context("spawn")   # no forked torch thread pools
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
+            futures = {pool.submit(_child, configs[run.name], True, per_run): run for run in todo}
+            for i, future in enumerate(as_completed(futures), start=1):
+                future.result()
+                if progress:
+                    progress(f"[{i}/{len(todo)}] finished {futures[future].name}")
+    rows, histories = [], {}
+    for run in study.runs:
+        if run.name in configs and _finished(configs[run.name]):
+            row, history = run_row(run, Path(configs[run.name].out), scale)
+            rows.append(row)
+            histories[run.name] = history
+    return StudyResult(out, rows, histories, [r.name for r in todo], scale_text(limit, epochs))
+
+
+def _with_threads(n: int, fn: Callable, *args: Any) -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _child(config: TrainConfig, quiet: bool, threads: int) -> None:
+    """One run in a child process (its own interpreter: set its thread count first)."""
+    torch.set_num_threads(threads)
+    train_run(config, quiet)
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in IGNORED_ON_REUSE}
+
+
+def _finished(config: TrainConfig) -> bool:
+    marker = Path(config.out) / MARKER
+    if not marker.is_file():
+        return False
+    stored = json.loads(marker.read_text()).get("config", {})
+    return _comparable(stored) == _comparable(json.loads(json.dumps(config.to_dict())))
+
+
+def train_run(config: TrainConfig, quiet: bool) -> None:
+    """Train (or resume) one run and mark its dir finished; a diverged run is a result too."""
+    run_dir = Path(config.out)
+    diverged = None
+    try:
+        if (run_dir / STATE_FILE).is_file():
+            log.info("resuming %s", run_dir)
+            values = {k: v for k, v in config.to_dict().items() if k != "out"}
+            try:   # every key is passed so that a changed setting is an error, not ignored
+                config = resume_config(run_dir, **values)
+            except ConfigError as err:
+                raise ConfigError(f"{err} (the study's run dir '{run_dir}' was made with other "
+                                  "settings; delete it or pick another --out)") from None
+            result = camviz.train.train(config, quiet=quiet, resume=True)
+        else:
+            result = camviz.train.train(config, quiet=quiet)
+        if not result.finished:
+            raise ConfigError(f"run {run_dir} stopped before its last epoch; run the study again "
+                              "to resume it")
+    except TrainingDivergedError as err:
+        log.warning("%s: %s", run_dir.name, err)
+        diverged = str(err)
+    write_text(run_dir / MARKER, json.dumps({"finished": True, "diverged": diverged,
+                                             "params": _params(run_dir),
+                                             "config": config.to_dict()}, indent=2))
+
+
+def _params(run_dir: Path) -> int | None:
+    """Parameter count of the run's model, rebuilt from its checkpoint's metadata."""
+    ckpt = run_dir / "best.safetensors"
+    if not ckpt.is_file():   # diverged in the first epoch
+        return None
+    meta = read_meta(ckpt)
+    return sum(p.numel() for p in build_model(meta["arch"], **meta["arch_kwargs"]).parameters())
+
+
+def status(history: list[dict[str, Any]], nonfinite: bool, classes: int | None) -> str:
+    """*diverged*, *converged* or *still improving* (see the module docstring)."""
+    if nonfinite:
+        return "diverged"
+    accs = [h["val_accuracy"] for h in history]
+    if classes and len(accs) >= 2 and max(accs[1:]) < CHANCE_FACTOR / classes:
+        return "diverged"
+    if len(accs) >= 3 and max(accs[-3:]) - min(accs[-3:]) <= PLATEAU:
+        return "converged"
+    return "still improving"
+
+
+def run_row(run: StudyRun, run_dir: Path,
+            scale: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A run's table row (accuracies None when it diverged) and its epoch history."""
+    marker = json.loads((run_dir / MARKER).read_text())
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {"epochs": []}
+    ckpt = run_dir / "best.safetensors"
+    meta = read_meta(ckpt) if ckpt.is_file() else {}
+    classes = len(meta.get("classes", [])) or None
+    state = status(metrics["epochs"], bool(marker.get("diverged")), classes)
+    test = metrics.get("test") if state != "diverged" else None
+    changes = describe(run.changes)
+    clobbered = [f"{k}={v}" for k, v in scale.items() if k in run.changes and run.changes[k] != v]
+    if clobbered:   # the run's own setting lost to a study-wide --limit/--epochs
+        changes += f" (ran with {', '.join(clobbered)})"
+    sizes = metrics.get("split_sizes", {})
+    row = {"run": run.name, "row": run.row, "seed": run.values.get("seed"), "changes": changes,
+           "status": state,
+           "best_val_accuracy": None if state == "diverged" else metrics.get("best_val_accuracy"),
+           "best_epoch": metrics.get("best_epoch"),
+           "test_accuracy": test["accuracy"] if test else None,
+           "train_seconds": metrics.get("wall_seconds"), "params": marker.get("params"),
+           "epochs": len(metrics["epochs"]), "train_images": sizes.get("train"),
+           "note": marker.get("diverged") or "", "run_dir": str(run_dir)}
+    return row, [h for h in metrics["epochs"] if all(
+        isinstance(v, (int, float)) and math.isfinite(v) for v in h.values())]

@@ -1,0 +1,53 @@
+"""``shapes-hard``: ten classes, exact visible masks, determinism, registered splits."""
+
+import numpy as np
+import pytest
+import torch
+
+from camviz.data import load_dataset
+from camviz.data.shapes_hard import HARD_CLASSES, hard_mask, hard_split, make_hard_shapes
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_hard_shapes(150, seed=3)
+
+
+def test_ten_classes_all_drawn(data):
+    assert len(HARD_CLASSES) == 10 and data.classes == HARD_CLASSES
+    assert set(data.labels.tolist()) == set(range(10))
+    assert data.images.shape == (150, 3, 64, 64) and data.images.dtype == torch.uint8
+
+
+def test_mask_is_exactly_the_visible_shape_colour(data):
+    for img, mask, colour in zip(data.images, data.masks, data.colors):
+        assert torch.equal((img == colour[:, None, None]).all(0), mask)
+
+
+def test_shapes_are_smaller_than_in_shapes(data):
+    area = data.masks.float().mean((1, 2))
+    assert area.min() > 0.003 and area.max() < 0.12   # shapes: 0.02..0.5
+
+
+def test_same_seed_same_images_and_prefix_property():
+    a, b = make_hard_shapes(8, seed=7), make_hard_shapes(3, seed=7, start=5)
+    assert torch.equal(a.images[5:], b.images) and torch.equal(a.masks[5:], b.masks)
+    assert not torch.equal(a.images, make_hard_shapes(8, seed=8).images)
+
+
+def test_registered_splits_are_distinct_streams():
+    src = load_dataset("shapes-hard", limit=12)
+    assert src.classes == HARD_CLASSES and src.channels == 3 and src.image_size == 64
+    assert torch.equal(src.split("test").images, hard_split("test", 12).images)
+    assert not torch.equal(src.split("train").images, src.split("test").images)
+
+
+@pytest.mark.parametrize("cls, area", [("pentagon", 5 / 2 * np.sin(2 * np.pi / 5)),
+                                       ("hexagon", 3 * np.sqrt(3) / 2), ("ring", np.pi * (1 - 0.55 ** 2)),
+                                       ("ellipse", np.pi * 0.5), ("rhombus", 1.0)])
+def test_new_class_geometry_has_its_area(cls, area):
+    """Pixel counts of a large shape match its closed-form area (in units of r^2)."""
+    yy, xx = np.mgrid[0:400, 0:400].astype(float) + 0.5
+    r = 150.0
+    mask = hard_mask(cls, 200.0, 200.0, r, 0.3, xx.ravel(), yy.ravel())
+    assert mask.sum() / r ** 2 == pytest.approx(area, rel=0.01)

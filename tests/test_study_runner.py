@@ -1,0 +1,117 @@
+"""`camviz study` runner and report: parallel jobs, seeds (mean ± std), diverged runs, charts."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from camviz.study import charts, parse_study, run_study
+from camviz.study.runner import seed_major, status
+
+BASE = {"model": "lenet5", "dataset": "digits", "download": False, "batch_size": 32, "lr": 0.01,
+        "epochs": 1, "model_options": {"activation": "relu"}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
+
+
+NUMBERS = ("best_val_accuracy", "best_epoch", "test_accuracy", "params", "epochs", "status")
+
+
+def test_two_jobs_give_the_same_results_as_one(tmp_path):
+    study = parse_study({"name": "j", "base": BASE,
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}, {"name": "c", "batch_size": 16}]})
+    one = run_study(study, tmp_path / "one", limit=96, jobs=1, threads=1, quiet=True)
+    two = run_study(study, tmp_path / "two", limit=96, jobs=2, threads=2, quiet=True)   # 1 thread each
+    assert sorted(two.trained) == ["a", "b", "c"]
+    assert [{k: r[k] for k in NUMBERS} for r in one.rows] == [{k: r[k] for k in NUMBERS} for r in two.rows]
+    metrics = [(tmp_path / d / "runs" / "b" / "metrics.csv").read_text() for d in ("one", "two")]
+    cut = [[line.rsplit(",", 1)[0] for line in m.splitlines()] for m in metrics]   # epoch_seconds differ
+    assert cut[0] == cut[1]
+
+
+def test_seeds_give_mean_and_std_per_row(tmp_path):
+    study = parse_study({"name": "s", "base": BASE, "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}],
+                         "seeds": [0, 1, 2]})
+    assert [r.name for r in seed_major(study.runs)] == ["a-seed0", "b-seed0", "a-seed1", "b-seed1",
+                                                        "a-seed2", "b-seed2"]
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True)
+    runs = _csv(tmp_path / "out" / "results.csv")
+    summary = {r["row"]: r for r in _csv(tmp_path / "out" / "summary.csv")}
+    for row in ("a", "b"):
+        accs = [float(r["test_accuracy"]) for r in runs if r["row"] == row]
+        assert len(accs) == 3 and len(set(accs)) > 1   # the seeds really differ
+        assert float(summary[row]["test_accuracy_mean"]) == pytest.approx(statistics.fmean(accs))
+        assert float(summary[row]["test_accuracy_std"]) == pytest.approx(statistics.stdev(accs))
+        assert summary[row]["seeds"] == "3"
+        mean, std = statistics.fmean(accs), statistics.stdev(accs)
+        assert f"| {row} | {'base' if row == 'a' else 'lr=0.03'} | 3 | {mean:.4f} ± {std:.4f} |" in \
+            (tmp_path / "out" / "results.md").read_text()
+    assert "digits, 1" not in result.out.joinpath("results.md").read_text()   # limit: 64 images
+    assert "- Data: digits, 64 training images, width 1, 1 epochs" in \
+        (tmp_path / "out" / "results.md").read_text()
+
+
+def test_a_diverging_run_is_marked_and_left_out_of_charts(tmp_path, monkeypatch):
+    saved: dict[str, object] = {}
+    real_save = charts._save
+
+    def keep(fig, path):
+        saved[path.name] = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()] + \
+            [line.get_label() for ax in fig.axes for line in ax.get_lines()]
+        return real_save(fig, path)
+    monkeypatch.setattr(charts, "_save", keep)
+    study = parse_study({"name": "d", "base": {**BASE, "epochs": 2},
+                         "runs": [{"name": "ok"}, {"name": "huge", "lr": 1e6}, {"name": "mid", "lr": 0.02}]})
+    run_study(study, tmp_path / "out", limit=64, quiet=True)
+    runs = {r["run"]: r for r in _csv(tmp_path / "out" / "results.csv")}
+    assert runs["huge"]["status"] == "diverged"
+    assert runs["huge"]["test_accuracy"] == runs["huge"]["best_val_accuracy"] == ""
+    assert runs["ok"]["status"] != "diverged" and runs["ok"]["test_accuracy"] != ""
+    assert "huge" not in saved["test_accuracy.png"] and "ok" in saved["test_accuracy.png"]
+    assert "huge" not in saved["curves.png"] and "ok" in saved["curves.png"]
+    # the lr sweep (0.01 base, 0.02) has two finite points; 1e6 is not among them
+    assert "sweep_lr.png" not in saved   # fewer than three distinct values ran
+    summary = {r["row"]: r for r in _csv(tmp_path / "out" / "summary.csv")}
+    assert summary["huge"]["test_accuracy_mean"] == "" and summary["huge"]["status"] == "1 diverged"
+
+
+def test_status_marks_chance_level_and_plateaus():
+    h = [{"val_accuracy": a} for a in (0.11, 0.10, 0.12, 0.09)]
+    assert status(h, nonfinite=False, classes=10) == "diverged"          # never left chance
+    assert status(h[:1], nonfinite=False, classes=10) != "diverged"      # one epoch: too early
+    up = [{"val_accuracy": a} for a in (0.5, 0.7, 0.8, 0.85)]
+    assert status(up, nonfinite=False, classes=10) == "still improving"
+    flat = [{"val_accuracy": a} for a in (0.5, 0.88, 0.885, 0.884)]
+    assert status(flat, nonfinite=False, classes=10) == "converged"
+    assert status(flat, nonfinite=True, classes=10) == "diverged"
+
+
+def test_sweep_keys_and_skipped_rows(tmp_path):
+    study = parse_study({"name": "w", "base": BASE, "runs": [
+        {"name": "base"}, {"name": "lr-0.02", "lr": 0.02}, {"name": "lr-0.04", "lr": 0.04},
+        {"name": "relu-max", "model_options": {"pooling": "max"}},
+        {"name": "big", "batch_size": 64}], "skip": {"big": "too slow here"},
+        "reference": {"base": 0.5}, "reference_label": "paper"})
+    assert charts.sweeps(study) == {"lr": [("base", 0.01), ("lr-0.02", 0.02), ("lr-0.04", 0.04)]}
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True)
+    assert [r["run"] for r in result.rows] == ["base", "lr-0.02", "lr-0.04", "relu-max"]
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| big | batch_size=64 | 0 | not run (too slow here) | – |" in md
+    assert "| test acc | paper | best val acc |" in md and "| base | base | 1 |" in md
+    assert (tmp_path / "out" / "sweep_lr.png").stat().st_size > 0
+    with pytest.raises(Exception, match="no row of study"):
+        parse_study({"name": "x", "base": BASE, "runs": [{"name": "a"}], "skip": {"b": "why"}})
