@@ -29,6 +29,8 @@ from camviz.cam import explain
 from camviz.cam.hooks import frozen
 from camviz.cam.tokens import LayoutFinder
 from camviz.errors import CamvizError
+from camviz.handle import LoadedModel, preprocess
+from camviz.images import ImageSource, as_rgb_image
 from camviz.metrics import faithfulness as faith
 from camviz.metrics import sanity
 
@@ -117,14 +119,10 @@ def _explain(model, images, layer, methods, y, classifier):
     fc = classifier if "cam" in methods else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-zero maps: in the diagnostics
-        try:
-            return explain(model, images, layer=layer, methods=tuple(methods), targets=y,
-                           classifier=fc)
-        except CamvizError:
-            if "cam" not in methods or len(methods) == 1:
-                raise
-            return explain(model, images, layer=layer, targets=y,   # CAM needs GAP -> linear
-                           methods=tuple(m for m in methods if m != "cam"))
+        # a method that cannot apply here (CAM without GAP -> linear) is left out of the one
+        # pass, unless it is the only one asked for
+        return explain(model, images, layer=layer, methods=tuple(methods), targets=y,
+                       classifier=fc, skip_inapplicable=len(methods) > 1)
 
 
 def _sanity(model, images, layers, methods, y, classifier, maps, seed) -> dict:
@@ -139,6 +137,18 @@ def _sanity(model, images, layers, methods, y, classifier, maps, seed) -> dict:
             for m, mp in e.maps.items():
                 out[(layer, m)] = float(sanity.spearman(maps[(layer, m)], mp).mean())
     return out
+
+
+def rank_images(loaded: LoadedModel, images: Sequence[ImageSource], *,
+                layers: Sequence[str] | None = None, methods: Sequence[str] = ("gradcam",),
+                steps: int = 10) -> list[LayerScore]:
+    """:func:`rank_layers` on image files (or other image sources) through the model's own
+    preprocessing, for the classes it predicts; what ``camviz layers --rank`` prints."""
+    if not images:
+        raise CamvizError("no images to rank layers on; pass image files after --rank")
+    x = preprocess([as_rgb_image(src) for src in images], loaded)
+    return rank_layers(loaded.model, x, layers=layers, methods=methods,
+                       classifier=loaded.classifier, steps=steps)
 
 
 def format_ranking(rows: Sequence[LayerScore]) -> str:

@@ -22,6 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "no weights for ImageNet models.")
     add_model_args(p)
     p.add_argument("--all", action="store_true", help="also list layers a CAM cannot use (no (C, h, w) map, channels-last map or transformer tokens)")
+    p.add_argument("--rank", nargs="+", metavar="IMG",
+                   help="instead of listing, rank layers x methods on these images (files or "
+                        "folders) for the predicted classes: deletion/insertion AUC and the "
+                        "randomisation sanity check; flagged rows last, the recommended row "
+                        "marked * (see docs/transformers.md)")
+    p.add_argument("--layer", action="append", metavar="L",
+                   help="with --rank: a layer to rank, repeatable (default: the model's blocks)")
+    p.add_argument("--method", action="append", metavar="M",
+                   help="with --rank: a CAM method to rank, repeatable (default: gradcam)")
+    p.add_argument("--steps", type=int, default=10, metavar="N",
+                   help="with --rank: deletion/insertion steps (default: 10)")
     p.set_defaults(func=run_layers)
 
     p = sub.add_parser("info", help="parameters, FLOPs/MACs, input size, classes and metrics of a model",
@@ -50,6 +61,11 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_layers(args: argparse.Namespace) -> int:
+    if args.rank:
+        return run_rank(args)
+    from camviz.errors import ConfigError
+    if args.layer or args.method:
+        raise ConfigError("--layer and --method choose what --rank ranks; add --rank IMG...")
     from camviz.summary import layer_table
     loaded = load_from_args(args, pretrained=False)
     print(f"# {loaded.name}: input {loaded.in_channels}x{loaded.input_size}x{loaded.input_size}; "
@@ -61,6 +77,21 @@ def run_layers(args: argparse.Namespace) -> int:
             continue
         shape = "x".join(map(str, row.shape)) if row.shape else "-"
         print(f"{'*' if row.is_default else ' '} {row.name:<40} {row.kind:<22} {shape}")
+    return 0
+
+
+def run_rank(args: argparse.Namespace) -> int:
+    from camviz.advisor import format_ranking, rank_images
+    from camviz.errors import ConfigError
+    from camviz.images import list_images
+    if args.steps < 2:
+        raise ConfigError(f"--steps must be >= 2, got {args.steps}; pass e.g. --steps 10")
+    paths = list_images(args.rank)
+    loaded = load_from_args(args)
+    rows = rank_images(loaded, paths, layers=args.layer, methods=args.method or ("gradcam",),
+                       steps=args.steps)
+    print(f"# {loaded.name}: {len(paths)} image(s), predicted classes; * = recommended")
+    print(format_ranking(rows))
     return 0
 
 
