@@ -1,7 +1,13 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+# --import-mode=importlib does not put test folders on sys.path; shared helpers
+# (zoo_checkpoints.py) live here.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Keep the 2-core machine usable when several test processes run; tests never touch the network.
 # Gradio's and the Hugging Face hub's offline/telemetry variables are NOT set here: the app
@@ -37,6 +43,15 @@ def skip_unless_installed(dataset: str) -> None:
         from camviz.data.mnist import DEBIAN_FASHION, find_idx_dir
         if dataset == "mnist" or find_idx_dir([DEBIAN_FASHION]) is None:
             pytest.skip(f"{dataset} is not installed here (apt-get install dataset-fashion-mnist)")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (training runs compared across processes)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

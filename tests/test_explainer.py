@@ -1,22 +1,20 @@
 """explain_images / write_outputs on tiny seeded checkpoints and the real CAM engine."""
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+from zoo_checkpoints import make_checkpoint as zoo_checkpoint
 
 from camviz.cam import explain as cam_explain
-from camviz.checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from camviz.checkpoint import load_checkpoint
 from camviz.errors import CamvizError, ConfigError, ImageError, UnknownNameError
-from camviz.explainer import ImageExplanation, explain_images, iter_explanations, unique_names
+from camviz.explainer import explain_images, iter_explanations, unique_names
 from camviz.handle import preprocess
 from camviz.images import load_image
-from camviz.models import build_model
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CAT = SAMPLES / "cat.jpg"
@@ -24,14 +22,8 @@ FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
-def make_checkpoint(path, arch="resnet14", classes=FASHION, seed=0, **kwargs):
-    """A randomly initialised (seeded) zoo model saved as a camviz checkpoint."""
-    torch.manual_seed(seed)
-    model = build_model(arch, num_classes=len(classes), **kwargs)
-    ch = kwargs.get("in_channels", 1)
-    meta = {"arch": arch, "arch_kwargs": {"num_classes": len(classes), **kwargs},
-            "classes": list(classes), "mean": [0.5] * ch, "std": [0.25] * ch, "dataset": "test"}
-    return save_checkpoint(path, model, meta)
+def make_checkpoint(path, classes=FASHION, **kwargs):
+    return zoo_checkpoint(path, classes=classes, **kwargs)
 
 
 @pytest.fixture(scope="module")

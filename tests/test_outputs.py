@@ -5,28 +5,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+from zoo_checkpoints import make_checkpoint
 
-from camviz.checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from camviz.checkpoint import file_sha256, load_checkpoint
 from camviz.errors import ImageError, UnknownNameError
 from camviz.explainer import ImageExplanation, explain_images
-from camviz.models import build_model
 from camviz.outputs import explanation_grid, overlay_of, write_outputs, write_request_files
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CAT = SAMPLES / "cat.jpg"
-
-
-def make_checkpoint(path, arch="resnet14", classes=tuple(f"c{i}" for i in range(10)), seed=0,
-                    **kwargs):
-    """A randomly initialised (seeded) zoo model saved as a camviz checkpoint."""
-    torch.manual_seed(seed)
-    model = build_model(arch, num_classes=len(classes), **kwargs)
-    ch = kwargs.get("in_channels", 1)
-    meta = {"arch": arch, "arch_kwargs": {"num_classes": len(classes), **kwargs},
-            "classes": list(classes), "mean": [0.5] * ch, "std": [0.25] * ch, "dataset": "test"}
-    return save_checkpoint(path, model, meta)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 import camviz.checkpoint
@@ -21,12 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "configs" / "studies"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- shipped configs -------------------------------------------------------------------

@@ -7,7 +7,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-import torch
 
 from camviz.study import charts, parse_study, run_study
 from camviz.study.runner import seed_major, status
@@ -16,12 +15,7 @@ BASE = {"model": "lenet5", "dataset": "digits", "download": False, "batch_size":
         "epochs": 1, "model_options": {"activation": "relu"}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
