@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="square input side (default: the data's size, or the model's if the data is smaller)")
     a("--channels", type=int, choices=(1, 3), default=S,
       help="input channels: gray data repeated to 3, RGB to luma 1 (default: the data's)")
+    a("--normalize", action=argparse.BooleanOptionalAction, default=S,
+      help="standardise inputs by the train split's per-channel mean/std (default: on); "
+           "--no-normalize feeds raw [0, 1] pixels, as torchvision's ToTensor alone does (d2l, lab report 003)")
     a("--val-fraction", type=float, default=S, metavar="F", help=f"share of train held out for val (default: {_D['val_fraction']}); 0 trains on every "
       "training image, validates on the test split and keeps the last epoch (lab report 003's protocol)")
     a("--split-seed", type=int, default=S, metavar="N", help="seed of the train/val split (default: 0)")

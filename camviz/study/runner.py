@@ -137,6 +137,10 @@ def _finished(config: TrainConfig) -> bool:
     if not marker.is_file():
         return False
     stored = json.loads(marker.read_text()).get("config", {})
+    try:    # a key added to TrainConfig after the run was made compares as its default
+        stored = from_dict(stored).to_dict()
+    except ConfigError:
+        return False
     return _comparable(stored) == _comparable(json.loads(json.dumps(config.to_dict())))
 
 

@@ -40,6 +40,7 @@ class TrainConfig:
     download: bool = True
     input_size: int | None = None        # None: the data's size, or the model's if too small
     channels: int | None = None          # None: the data's (1 gray, 3 RGB)
+    normalize: bool = True               # standardise by the train split's mean/std; False: raw [0, 1]
     val_fraction: float = 0.2            # 0: train on all, validate on test, keep the last epoch
     split_seed: int = 0
     limit: int | None = None             # at most this many images per split (quick runs)

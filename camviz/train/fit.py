@@ -96,7 +96,7 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"'{run_dir}' is not a camviz run directory (no config.yaml); pass the "
                           "directory `camviz train` created to --resume")
-    values = load_yaml(run_dir / "config.yaml")
+    values = from_dict(load_yaml(run_dir / "config.yaml")).to_dict()   # keys added later: defaults
     bad = sorted(k for k, v in overrides.items() if k not in RESUME_OVERRIDES and values.get(k) != v)
     if bad:
         raise ConfigError(f"cannot change {', '.join(bad)} when resuming (only "

@@ -82,7 +82,10 @@ def plan_data(cfg: TrainConfig, info: DistInfo | None = None) -> DataPlan:
             f"batch size {cfg.batch_size} is larger than the train split of {source.name} "
             f"({per_rank:,} images{' per process' if info.enabled else ''}); pass --batch-size "
             f"{per_rank} or less")
-    mean, std = split_stats(train, size, channels)
+    if cfg.normalize:
+        mean, std = split_stats(train, size, channels)
+    else:   # raw [0, 1] pixels, as torchvision's ToTensor alone gives (d2l's protocol)
+        mean, std = (0.0,) * channels, (1.0,) * channels
     return DataPlan(cfg, source, Preprocess(size, channels, mean, std),
                     Augment(cfg.crop_padding, cfg.hflip, cfg.vflip))
 
