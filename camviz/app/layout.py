@@ -22,7 +22,14 @@ from camviz.viz import COLORMAPS
 
 #: An uploaded image fills its preview (a 28x28 upload used to show as a 28-pixel stamp).
 CSS = ("#explain-image img, #compare-image img "
-       "{ width: 100%; height: 100%; object-fit: contain; }")
+       "{ width: 100%; height: 100%; object-fit: contain; } "
+       # Gradio's gallery keeps a 450 px floor (empty space below one row of overlays) and a
+       # 55vh ceiling (a third row scrolls) even at height="auto"
+       "#explain-gallery .grid-wrap, #compare-gallery .grid-wrap "
+       "{ min-height: 0; max-height: none; } "
+       # captions (method · layer · class p) wrap instead of ending in an ellipsis
+       "#explain-gallery .caption-label, #compare-gallery .caption-label "
+       "{ white-space: normal; overflow: visible; text-overflow: clip; }")
 #: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
 DEFAULT_MODEL = "resnet18-fashion-mnist"
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
