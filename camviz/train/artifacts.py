@@ -51,11 +51,12 @@ def write_steps(run_dir: Path, step_losses: list[list[float]]) -> None:
     write_text(run_dir / "steps.csv", _csv(["step", "epoch", "epoch_step", "loss"], rows))
 
 
-def _figure(width: float, height: float) -> tuple[Figure, Any]:
-    """A figure drawn by Agg without pyplot: no global backend or figure registry touched."""
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1) -> tuple[Figure, Any]:
+    """A figure drawn by Agg without pyplot (no global backend or figure registry touched)
+    and its axes, as ``plt.subplots`` returns them."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
-    return fig, fig.subplots()
+    return fig, fig.subplots(nrows, ncols)
 
 
 def _save_figure(fig: Figure, path: Path) -> None:
