@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from camviz.cam import explain
-from camviz.cam.hooks import frozen
+from camviz.cam.hooks import frozen, module_outputs
 from camviz.cam.tokens import LayoutFinder
 from camviz.errors import CamvizError
 from camviz.handle import LoadedModel, preprocess
@@ -59,23 +59,13 @@ def candidate_layers(model: nn.Module, images: Tensor, depth: int = 2) -> list[s
     forward order; a container handing on its last child's output keeps the child's name."""
     finder = LayoutFinder(model, tuple(images.shape[-2:]))
     seen: dict[str, int] = {}
-    handles = []
 
-    def make(name: str):
-        def hook(_m, _i, out):
-            if finder.find(out) is not None:
-                seen.setdefault(name, len(seen))
-        return hook
+    def record(name: str, _module: nn.Module, _inputs: tuple, out: object) -> None:
+        if name.count(".") < depth and finder.find(out) is not None:
+            seen.setdefault(name, len(seen))
 
-    with frozen(model):
-        try:
-            handles = [m.register_forward_hook(make(n)) for n, m in model.named_modules()
-                       if n and n.count(".") < depth]
-            with torch.no_grad():
-                model(images[:1])
-        finally:
-            for h in handles:
-                h.remove()
+    with frozen(model), module_outputs(model, record), torch.no_grad():
+        model(images[:1])
     return sorted(seen, key=seen.get)
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from camviz.cam.hooks import module_outputs
 from camviz.cam.tokens import LayoutFinder
 from camviz.errors import ConfigError
 from camviz.handle import LoadedModel
@@ -36,25 +37,15 @@ def layer_table(loaded: LoadedModel) -> list[LayerRow]:
     model = loaded.model
     shapes: dict[str, tuple[int, ...] | None] = {}
     spatial: set[str] = set()
-    handles = []
     finder = LayoutFinder(model, (loaded.input_size, loaded.input_size))
 
-    def hook(name: str):
-        def fn(_m, _inp, out):
-            shapes[name] = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
-            if finder.find(out) is not None:
-                spatial.add(name)
-        return fn
+    def record(name: str, _module: nn.Module, _inputs: tuple, out: object) -> None:
+        shapes[name] = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
+        if finder.find(out) is not None:
+            spatial.add(name)
 
-    try:
-        for name, module in model.named_modules():
-            if name:
-                handles.append(module.register_forward_hook(hook(name)))
-        with torch.no_grad():
-            model(_probe(loaded))
-    finally:
-        for h in handles:
-            h.remove()
+    with module_outputs(model, record), torch.no_grad():
+        model(_probe(loaded))
     return [LayerRow(name, type(m).__name__, shapes.get(name),
                      sum(p.numel() for p in m.parameters(recurse=True)),
                      name == loaded.cam_layer, name in spatial)
@@ -110,18 +101,12 @@ def count_macs(loaded: LoadedModel, input_size: int | None = None) -> int:
     functional calls (``F.relu``, ``torch.flatten``) add nothing, as in thop."""
     total = 0
 
-    def hook(module, inputs, out):
+    def add(_name: str, module: nn.Module, inputs: tuple, out: object) -> None:
         nonlocal total
         total += _macs(module, inputs, out)
 
-    handles = [m.register_forward_hook(hook) for m in loaded.model.modules()
-               if not next(m.children(), None)]
-    try:
-        with torch.no_grad():
-            loaded.model(_probe(loaded, input_size))
-    finally:
-        for h in handles:
-            h.remove()
+    with module_outputs(loaded.model, add, leaves_only=True), torch.no_grad():
+        loaded.model(_probe(loaded, input_size))
     return total
 
 

@@ -10,6 +10,7 @@ colour bar, so the bar matches the overlays exactly.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -106,8 +107,20 @@ def grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[s
     ``cells[r][c]`` is an HxWx3 uint8 image or ``None`` (left blank). ``row_labels`` go
     left of each row (e.g. "resnet50 · layer4"), ``col_labels`` above each column (e.g.
     method names), ``cell_titles`` above single cells. The colour bar shows ``colormap``
-    from 0 (low) to 1 (high).
+    from 0 (low) to 1 (high). A row label runs up the side of its row while it fits there,
+    else (landscape cells, long names) it is written across, wrapped, left of the row.
     """
+    fig = _grid_figure(cells, row_labels=row_labels, col_labels=col_labels,
+                       cell_titles=cell_titles, colormap=colormap, title=title,
+                       colorbar=colorbar, cell_inches=cell_inches, dpi=dpi)
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return rgba[..., :3].copy()
+
+
+def _grid_figure(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[str],
+                 col_labels: Sequence[str], cell_titles: Sequence[Sequence[str]] | None,
+                 colormap: str, title: str, colorbar: bool, cell_inches: float,
+                 dpi: int) -> Figure:
     nrows = len(cells)
     ncols = max((len(r) for r in cells), default=0)
     if nrows == 0 or ncols == 0:
@@ -162,8 +175,29 @@ def grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[s
         bar.ax.tick_params(labelsize=8)
         bar.set_label(f"{colormap}: low → high", fontsize=8)
     fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    return rgba[..., :3].copy()
+    if row_labels and _labels_overflow(fig, axes[:, 0]):
+        for ax, text in zip(axes[:, 0], row_labels):
+            ax.set_ylabel(_wrap(text), rotation=0, ha="right", va="center", fontsize=9)
+        renderer = fig.canvas.get_renderer()
+        across = max(ax.yaxis.label.get_window_extent(renderer).width for ax in axes[:, 0])
+        # room for them: their width instead of the rotated labels' strip, and a margin
+        fig.set_size_inches(fig.get_figwidth() + across / dpi, fig.get_figheight())
+        for _ in range(3):   # constrained layout needs a few passes to settle wider labels
+            fig.canvas.draw()
+    return fig
+
+
+def _labels_overflow(fig: Figure, first_column: Sequence) -> bool:
+    """Whether a rotated row label is longer than its row is high (it would run into the
+    next row's label: landscape photos, long model and layer names)."""
+    renderer = fig.canvas.get_renderer()
+    return any(ax.yaxis.label.get_window_extent(renderer).height
+               > ax.get_window_extent(renderer).height for ax in first_column)
+
+
+def _wrap(label: str, width: int = 24) -> str:
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                     for line in label.splitlines())
 
 
 def curve_panels(panels: dict[str, dict[str, Sequence[float]]], *, xlabel: str = "",

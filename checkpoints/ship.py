@@ -77,7 +77,7 @@ def describe_model(meta: dict[str, Any]) -> str:
 def quick_check(path: Path, dataset: str) -> dict[str, Any]:
     """Accuracy and mean cross-entropy of a checkpoint on the first CHECK_IMAGES test images."""
     from camviz.hub import load_model
-    from camviz.train.evaluate import evaluate_model
+    from camviz.train.accuracy import evaluate_model
     report = evaluate_model(load_model(str(path)), dataset, split="test", precision="fp32",
                             download=False, limit=CHECK_IMAGES)
     return {"images": report.n, "accuracy": report.accuracy, "loss": round(report.loss, 6)}
@@ -93,7 +93,7 @@ def add(run_dir: Path, name: str | None, note: str, tolerance: float) -> dict[st
     from camviz.checkpoint import load_checkpoint, read_meta, save_checkpoint
     from camviz.hub import load_model
     from camviz.summary import count_flops, count_params
-    from camviz.train.evaluate import evaluate_model
+    from camviz.train.accuracy import evaluate_model
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -17,7 +17,7 @@ import pytest
 
 from camviz.checkpoint import file_sha256
 from camviz.hub import load_model
-from camviz.train.evaluate import evaluate_model
+from camviz.train.accuracy import evaluate_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = json.loads((ROOT / "checkpoints" / "shipped.json").read_text())["checkpoints"]

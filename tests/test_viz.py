@@ -96,3 +96,34 @@ def test_save_png_roundtrip_and_nothing_on_failure(tmp_path):
     with pytest.raises(ValueError):
         save_png(tmp_path / "bad.png", np.zeros((5, 7), np.float32))
     assert sorted(x.name for x in tmp_path.rglob("*")) == ["o.png", "sub"]
+
+
+@pytest.mark.parametrize("shape", [(300, 450), (30, 120)])
+def test_row_labels_of_landscape_rows_overlap_neither_each_other_nor_the_cells(shape):
+    """Issue 13: the Compare grid of a landscape photo drew each long rotated row label into
+    the next row's label (and off the figure)."""
+    from camviz.viz import _grid_figure
+    photo = np.zeros((*shape, 3), np.uint8)
+    labels = ["densenet121-fashion-mnist · features.denseblock4\nankle boot (0.97)",
+              "resnet18-fashion-mnist · layer4\nsandal (0.42)", "lenet5 · features\ncup (0.91)"]
+    fig = _grid_figure([[photo, photo]] * 3, row_labels=labels, col_labels=["input", "Grad-CAM"],
+                       cell_titles=None, colormap="jet", title="coffee.jpg", colorbar=True,
+                       cell_inches=2.4, dpi=100)
+    r = fig.canvas.get_renderer()
+    cells = [ax.get_window_extent(r) for ax in fig.axes[:6]]
+    boxes = [ax.yaxis.label.get_window_extent(r) for ax in fig.axes[:6:2]]
+    page = fig.bbox
+    for i, b in enumerate(boxes):
+        # inside the picture (to a pixel: constrained layout settles on the edge)
+        assert b.x0 >= -1 and b.y0 >= -1 and b.x1 <= page.x1 + 1 and b.y1 <= page.y1 + 1
+        assert not any(b.overlaps(c) for c in cells)
+        assert not any(b.overlaps(o) for o in boxes[i + 1:])
+    assert "ankle boot (0.97)" in fig.axes[0].get_ylabel()       # nothing dropped
+
+
+def test_row_labels_that_fit_still_run_up_the_side():
+    from camviz.viz import _grid_figure
+    fig = _grid_figure([[np.zeros((28, 28, 3), np.uint8)]], row_labels=["resnet18 · layer4\nbag (0.9)"],
+                       col_labels=[], cell_titles=None, colormap="jet", title="", colorbar=False,
+                       cell_inches=2.4, dpi=100)
+    assert fig.axes[0].yaxis.label.get_rotation() == 90

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 import torch
 
+from camviz.app.display import fast_png
 from camviz.app.handlers import KEEP_SECONDS, MAX_COMPARE, TOP_K, Handlers
 from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache, offline_from_env
 from camviz.app.uploads import default_samples_dir, image_input, sample_caption, sample_images
@@ -21,7 +22,14 @@ from camviz.viz import COLORMAPS
 
 #: An uploaded image fills its preview (a 28x28 upload used to show as a 28-pixel stamp).
 CSS = ("#explain-image img, #compare-image img "
-       "{ width: 100%; height: 100%; object-fit: contain; }")
+       "{ width: 100%; height: 100%; object-fit: contain; } "
+       # Gradio's gallery keeps a 450 px floor (empty space below one row of overlays) and a
+       # 55vh ceiling (a third row scrolls) even at height="auto"
+       "#explain-gallery .grid-wrap, #compare-gallery .grid-wrap "
+       "{ min-height: 0; max-height: none; } "
+       # captions (method · layer · class p) wrap instead of ending in an ellipsis
+       "#explain-gallery .caption-label, #compare-gallery .caption-label "
+       "{ white-space: normal; overflow: visible; text-overflow: clip; }")
 #: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
 DEFAULT_MODEL = "resnet18-fashion-mnist"
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
@@ -110,21 +118,22 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                     colormap = gr.Dropdown(COLORMAPS.names(), value="jet", label="Colour map")
             with gr.Column(scale=2):
                 status = gr.Markdown(elem_id="explain-status")
-                gallery = gr.Gallery(label="Overlays", format="png", columns=3, height="auto",
-                                     object_fit="contain", elem_id="explain-gallery")
+                gallery = fast_png(gr.Gallery(label="Overlays", format="png", columns=3,
+                                              height="auto", object_fit="contain",
+                                              elem_id="explain-gallery"))
                 with gr.Row():
                     label = gr.Label(num_top_classes=TOP_K, label="Top-5 predictions",
                                      elem_id="explain-label")
-                    seen = gr.Image(label="What the model sees (its input, enlarged)",
-                                    format="png", type="numpy", interactive=False, height=240,
-                                    elem_id="explain-seen")
+                    seen = fast_png(gr.Image(label="What the model sees (its input, enlarged)",
+                                             format="png", type="numpy", interactive=False,
+                                             height=240, elem_id="explain-seen"))
                 with gr.Accordion("Should I trust these maps? (faithfulness, on demand)",
                                   open=False):
                     faith = gr.Button("Compute deletion / insertion curves and sanity check",
                                       elem_id="explain-faith")
-                    faith_plot = gr.Image(label="Deletion and insertion (AUC in the legend)",
-                                          format="png", type="numpy", interactive=False,
-                                          elem_id="explain-faith-plot")
+                    faith_plot = fast_png(gr.Image(
+                        label="Deletion and insertion (AUC in the legend)", format="png",
+                        type="numpy", interactive=False, elem_id="explain-faith-plot"))
                     faith_text = gr.Markdown(elem_id="explain-faith-table")
                 files = gr.Button("Prepare downloads (.npy maps, .png overlays)", size="sm",
                                   elem_id="explain-files")
@@ -156,8 +165,9 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                     c_run = gr.Button("Compare", variant="primary", elem_id="compare-run")
                 with gr.Column(scale=2):
                     c_status = gr.Markdown(elem_id="compare-status")
-                    c_grid = gr.Image(label="Models × methods (download: one PNG)", format="png",
-                                      type="numpy", interactive=False, elem_id="compare-grid")
+                    c_grid = fast_png(gr.Image(label="Models × methods (download: one PNG)",
+                                               format="png", type="numpy", interactive=False,
+                                               elem_id="compare-grid"))
                     c_table = gr.Dataframe(headers=["model"] + [f"top {i + 1}" for i in range(TOP_K)],
                                            interactive=False, label="Predictions", wrap=True,
                                            elem_id="compare-table")

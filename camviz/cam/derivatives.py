@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.func import jvp, vmap
 
 from camviz.cam.hooks import LAYERS_HINT, replace_output
 from camviz.cam.outputs import select_logits
@@ -143,8 +144,6 @@ def exact(model: nn.Module, images: Tensor, module: nn.Module, activation: Tenso
     re-run with ``module``'s output replaced by ``A + t e_u`` for ``chunk`` elements ``u``
     at a time (vectorised with ``torch.func.vmap``). Run inside :func:`~camviz.cam.hooks.frozen`.
     """
-    from torch.func import jvp, vmap
-
     act = activation.detach()
     n, c, h, w = act.shape
     value: dict[str, Tensor] = {}

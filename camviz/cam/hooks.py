@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -286,6 +286,34 @@ def replace_output(module: nn.Module, value: dict[str, Tensor]) -> Iterator[None
             handle.remove()
 
 
+@contextmanager
+def module_outputs(model: nn.Module, fn: Callable[[str, nn.Module, tuple, object], None], *,
+                   leaves_only: bool = False) -> Iterator[None]:
+    """Inside the ``with``, ``fn(name, module, inputs, output)`` is called after the forward
+    of each named module (only the leaves with ``leaves_only``), for the calling thread's
+    forwards only; the hooks are removed on exit, also after an exception. The one path for
+    reading every layer's output (shapes, layer tables, operation counts)."""
+    owner = threading.get_ident()
+    handles = []
+
+    def make(name: str):
+        def hook(module, inputs, output):
+            if threading.get_ident() == owner:
+                fn(name, module, inputs, output)
+        return hook
+
+    try:
+        with _HOOK_LOCK:
+            for name, module in model.named_modules():
+                if name and not (leaves_only and next(module.children(), None) is not None):
+                    handles.append(module.register_forward_hook(make(name)))
+        yield
+    finally:
+        with _HOOK_LOCK:
+            for h in handles:
+                h.remove()
+
+
 def layer_shapes(model: nn.Module, images: Tensor) -> dict[str, tuple[int, ...]]:
     """Output shape of every module whose output is a spatial 4-D tensor, in forward order.
 
@@ -293,25 +321,11 @@ def layer_shapes(model: nn.Module, images: Tensor) -> dict[str, tuple[int, ...]]
     the layers a CAM can be computed on.
     """
     shapes: dict[str, tuple[int, ...]] = {}
-    owner = threading.get_ident()
-    handles = []
 
-    def make(name: str):
-        def hook(module, inputs, output):
-            if threading.get_ident() == owner and is_spatial(output):
-                shapes.setdefault(name, tuple(output.shape))
-        return hook
+    def record(name: str, _module: nn.Module, _inputs: tuple, output: object) -> None:
+        if is_spatial(output):
+            shapes.setdefault(name, tuple(output.shape))
 
-    with frozen(model):
-        try:
-            with _HOOK_LOCK:
-                for name, module in model.named_modules():
-                    if name:
-                        handles.append(module.register_forward_hook(make(name)))
-            with torch.no_grad():
-                model(images)
-        finally:
-            with _HOOK_LOCK:
-                for h in handles:
-                    h.remove()
+    with frozen(model), module_outputs(model, record), torch.no_grad():
+        model(images)
     return shapes

@@ -21,6 +21,7 @@ TEST_SEED = 0
 @register_dataset("digits", channels=1, image_size=8,
                   description="scikit-learn's 1,797 real 8x8 handwritten digits, upscaled to the model")
 def load_digits(opts: LoadOptions) -> DataSource:
+    # deferred: the data registry is loaded by `import camviz`, scikit-learn would add ~1 s
     from sklearn.datasets import load_digits as sk_digits
     bunch = sk_digits()
     # Pixel values are counts 0..16 of a 4x4 block; map them onto 0..255.

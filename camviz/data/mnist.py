@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 
 from camviz.data.base import DataSource, TensorSplit, split_train_val
 from camviz.data.datasets import LoadOptions, register_dataset
@@ -82,7 +83,6 @@ def _load_idx_dataset(opts: LoadOptions, *, name: str, tv_name: str, classes: tu
 
 def _download_torchvision(name: str, tv_name: str, root: Path, candidates: list[Path]) -> Path:
     """Download with torchvision's class into ``root/tv_name/raw``; failures are DataErrors."""
-    import torchvision
     cls = getattr(torchvision.datasets, tv_name)
     try:
         for train in (True, False):
@@ -117,7 +117,6 @@ def load_fashion_mnist(opts: LoadOptions) -> DataSource:
 @register_dataset("cifar10", channels=3, image_size=32,
                   description="CIFAR-10 objects, 32x32 RGB (Krizhevsky 2009)")
 def load_cifar10(opts: LoadOptions) -> DataSource:
-    import torchvision
     root = opts.data_dir
     where = root / "cifar-10-batches-py"
     splits = {}

@@ -32,7 +32,7 @@ from camviz.metrics import sanity
 from camviz.metrics.catalog import METRICS
 from camviz.metrics.reference import REFERENCE_MAPS, reference_maps
 from camviz.registry import Registry
-from camviz.train.evaluate import check_compatible
+from camviz.train.accuracy import check_compatible
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,16 @@ import math
 from pathlib import Path
 from typing import Any
 
+from matplotlib import colormaps
+
 from camviz.study.config import Study, StudyRun
-from camviz.train.artifacts import _pyplot, _save_figure
+from camviz.train.artifacts import _figure, _save_figure
 
 SMOOTH = 0.98   # EMA weight of the per-batch training loss (TensorBoard-style smoothing)
 
 
-def _colors(plt, n: int):
-    return plt.get_cmap("tab10" if n <= 10 else "tab20").colors
+def _colors(n: int):
+    return colormaps["tab10" if n <= 10 else "tab20"].colors
 
 
 def _smoothed(run_dir: Path) -> tuple[list[float], list[float]]:
@@ -46,9 +48,8 @@ def plot_curves(rows: list, histories: dict[str, list[dict[str, Any]]], subtitle
                 out: Path) -> Path:
     """``curves.png``: smoothed training loss per batch, validation loss, training and
     validation accuracy, one line per row (x: epochs, fractional within an epoch)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), layout="constrained")
-    colors = _colors(plt, len(rows))
+    fig, axes = _figure(13, 8, 2, 2)
+    colors = _colors(len(rows))
     for i, s in enumerate(rows):
         run = s.ok[0]
         hist = histories[run["run"]]
@@ -116,7 +117,6 @@ def _value(values: dict[str, Any], key: str) -> Any:
 def plot_sweep(key: str, points: list[tuple[str, float]], by_row: dict, subtitle: str,
                out: Path, reference_label: str) -> Path | None:
     """``sweep_<key>.png``: mean test accuracy (± std over seeds) against the swept value."""
-    plt = _pyplot()
     xs, ys, es, refs = [], [], [], []
     for row, value in points:
         s = by_row.get(row)
@@ -129,7 +129,7 @@ def plot_sweep(key: str, points: list[tuple[str, float]], by_row: dict, subtitle
         es.append(s.std("test_accuracy") or 0.0)
     if len(xs) < 2:   # one point is no sweep
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    fig, ax = _figure(7, 4.2)
     ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label="camviz (mean ± std over seeds)")
     if refs:
         ax.plot(*zip(*sorted(refs)), "s--", color="tab:red", alpha=0.7, label=reference_label)
@@ -146,14 +146,13 @@ def plot_sweep(key: str, points: list[tuple[str, float]], by_row: dict, subtitle
 
 def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> list[Path]:
     """``test_accuracy.png`` (mean ± std, the reference beside) and ``train_time.png``."""
-    plt = _pyplot()
     shown = [s for s in rows if s.mean("test_accuracy") is not None]
     if not shown:
         return []
     paths = []
     for key, label, fname in (("test_accuracy", "test accuracy", "test_accuracy.png"),
                               ("train_seconds", "train time per run (s)", "train_time.png")):
-        fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(shown) + 2), 4.2), layout="constrained")
+        fig, ax = _figure(max(5.0, 0.45 * len(shown) + 2), 4.2)
         x = range(len(shown))
         means = [s.mean(key) for s in shown]
         bars = ax.bar(x, means, yerr=[s.std(key) or 0.0 for s in shown], capsize=2,

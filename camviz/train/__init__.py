@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from camviz.train.accuracy import EvalReport, evaluate_model
 from camviz.train.config import TrainConfig, build_config, from_dict, parse_options
-from camviz.train.evaluate import EvalReport, evaluate_model
 from camviz.train.fit import RunResult, TrainingDivergedError, resume_config, train
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 

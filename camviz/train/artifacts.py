@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from camviz.checkpoint import atomic_write
 
@@ -49,24 +51,22 @@ def write_steps(run_dir: Path, step_losses: list[list[float]]) -> None:
     write_text(run_dir / "steps.csv", _csv(["step", "epoch", "epoch_step", "loss"], rows))
 
 
-def _save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1) -> tuple[Figure, Any]:
+    """A figure drawn by Agg without pyplot (no global backend or figure registry touched)
+    and its axes, as ``plt.subplots`` returns them."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols)
+
+
+def _save_figure(fig: Figure, path: Path) -> None:
     # layout="constrained" at creation instead of bbox_inches="tight", which draws twice.
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def plot_curves(run_dir: Path, history: list[dict], step_losses: list[list[float]], title: str) -> None:
     """``loss.png`` (loss per step, val loss per epoch) and ``accuracy.png`` (per epoch)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4), layout="constrained")
+    fig, ax = _figure(6.4, 4)
     xs, ys = [], []
     for epoch, losses in enumerate(step_losses):
         m = max(len(losses), 1)
@@ -79,7 +79,7 @@ def plot_curves(run_dir: Path, history: list[dict], step_losses: list[list[float
     ax.legend()
     _save_figure(fig, run_dir / "loss.png")
 
-    fig, ax = plt.subplots(figsize=(6.4, 4), layout="constrained")
+    fig, ax = _figure(6.4, 4)
     epochs = [r["epoch"] for r in history]
     ax.plot(epochs, [r["train_accuracy"] for r in history], "o-", label="train")
     ax.plot(epochs, [r["val_accuracy"] for r in history], "o-", label="val")
@@ -94,10 +94,9 @@ def write_confusion(run_dir: Path, confusion: torch.Tensor, classes: list[str], 
     names = list(classes)
     rows = [[names[i], *confusion[i].tolist()] for i in range(len(names))]
     write_text(run_dir / "confusion.csv", _csv(["true \\ predicted", *names], rows))
-    plt = _pyplot()
     k = len(names)
     side = min(max(4.0, 0.55 * k + 2), 16.0)
-    fig, ax = plt.subplots(figsize=(side, side), layout="constrained")
+    fig, ax = _figure(side, side)
     ax.imshow(confusion.numpy(), cmap="Blues")
     ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), names, fontsize=8)

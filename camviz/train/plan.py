@@ -11,6 +11,7 @@ from torch import nn
 
 from camviz.data import Augment, DataSource, Preprocess, load_dataset, make_loader, split_stats
 from camviz.errors import ConfigError
+from camviz.models import MODELS, build_model
 from camviz.train.config import TrainConfig
 from camviz.train.runtime import DistInfo, barrier
 
@@ -58,7 +59,6 @@ def default_input_size(native: int | None, spec) -> int:
 
 def plan_data(cfg: TrainConfig, info: DistInfo | None = None) -> DataPlan:
     """Load ``cfg.dataset`` and settle input size, channels and train-split mean/std."""
-    from camviz.models import MODELS
     info = info or DistInfo()
     spec = MODELS.get(cfg.model)
     # Rank 0 loads (and downloads) first; the others then find the files.
@@ -91,7 +91,6 @@ def plan_data(cfg: TrainConfig, info: DistInfo | None = None) -> DataPlan:
 
 
 def build_model_for(cfg: TrainConfig, plan: DataPlan) -> nn.Module:
-    from camviz.models import build_model
     p = plan.preprocess
     return build_model(cfg.model, num_classes=plan.num_classes, in_channels=p.channels,
                        input_size=p.size, **cfg.model_options)

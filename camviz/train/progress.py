@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from tqdm.auto import tqdm
+
 
 class Progress:
     """Console progress; ``enabled=False`` makes every method a no-op (``--quiet``, library use,
@@ -17,7 +19,6 @@ class Progress:
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
         if not self.enabled:
             return
-        from tqdm.auto import tqdm
         self._bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, unit="step",
                          dynamic_ncols=True, file=sys.stderr)
 
@@ -37,7 +38,6 @@ class Progress:
 
     def line(self, text: str) -> None:
         if self.enabled:
-            from tqdm.auto import tqdm
             tqdm.write(text, file=sys.stdout)
             sys.stdout.flush()
 

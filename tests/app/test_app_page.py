@@ -56,6 +56,9 @@ def test_each_method_on_its_own_all_overlays_visible_and_model_input_shown(serve
     for i in range(3):                        # the second row is not cut off
         box = overlays.nth(i).bounding_box()
         assert box["y"] + box["height"] <= gallery["y"] + gallery["height"] + 1
+    # ... and one row leaves no empty band below it (Gradio kept a 450 px floor)
+    last = overlays.nth(2).bounding_box()
+    assert gallery["y"] + gallery["height"] - (last["y"] + last["height"]) < 60
     seen = page.locator("#explain-seen img")
     expect(seen).to_be_visible()
     assert seen.bounding_box()["width"] >= 150   # a 28x28 input shown large, not as a stamp
@@ -110,6 +113,12 @@ def test_compare_three_models_by_two_methods(server, browser_page, choose):
     expect(page.locator("#compare-status")).to_contain_text("3 model(s) × 2 method(s): 6 maps",
                                                             timeout=60_000)
     expect(page.locator("#compare-gallery img")).to_have_count(6)
+    # each caption (model · layer · method · class p) is readable whole, not cut by an ellipsis
+    captions = page.locator("#compare-gallery .caption-label")
+    expect(captions).to_have_count(6)
+    for i in range(6):
+        cut = captions.nth(i).evaluate("e => e.scrollWidth > e.clientWidth + 1")
+        assert not cut, captions.nth(i).inner_text()
     expect(page.locator("#compare-grid img")).to_be_visible()
 
 

@@ -8,7 +8,7 @@ from camtest import assert_same_state, hook_count, state, tiny
 from torch import nn
 from torch.nn import functional as F
 
-from camviz.cam.hooks import capture, frozen, layer_shapes, resolve_layers
+from camviz.cam.hooks import capture, frozen, layer_shapes, module_outputs, resolve_layers
 from camviz.errors import CamvizError, UnknownNameError
 
 
@@ -174,3 +174,35 @@ def test_a_module_called_twice_keeps_its_last_call(images):
     assert torch.equal(cap.activations["act"], want)
     g, = torch.autograd.grad(logits[:, 1].sum(), cap.activations["act"])
     assert torch.allclose(g, m.fc.weight[1][None, :, None, None].expand_as(g) / 256)
+
+
+def test_module_outputs_sees_every_named_module_once_then_leaves_no_hook(net, images):
+    seen, leaves = [], []
+    with module_outputs(net, lambda name, m, i, out: seen.append((name, tuple(out.shape)))):
+        assert hook_count(net) == len([n for n, _ in net.named_modules() if n])
+        with torch.no_grad():
+            net(images)
+    assert hook_count(net) == 0
+    # a plain forward through the modules by hand gives the same names and shapes
+    x, reference = images, []
+    for name, module in net.features.named_children():
+        x = module(x)
+        reference.append((f"features.{name}", tuple(x.shape)))
+    assert [s for s in seen if s[0].startswith("features.")] == reference
+    with pytest.raises(RuntimeError, match="boom"):
+        with module_outputs(net, lambda *a: leaves.append(a[0]), leaves_only=True):
+            assert hook_count(net) == sum(1 for n, m in net.named_modules()
+                                          if n and next(m.children(), None) is None)
+            raise RuntimeError("boom")
+    assert hook_count(net) == 0 and leaves == []
+
+
+def test_module_outputs_ignores_other_threads_forwards(net, images):
+    seen = []
+    with module_outputs(net, lambda name, *a: seen.append(name)), torch.no_grad():
+        t = threading.Thread(target=net, args=(images,))
+        t.start()
+        t.join()
+        assert seen == []
+        net(images)
+    assert seen and hook_count(net) == 0

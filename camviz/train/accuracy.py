@@ -1,4 +1,5 @@
-"""Scoring a trained model on a data set split, preprocessed exactly as in training."""
+"""Test-set accuracy of a trained model: a data set split scored (accuracy, loss, per class,
+confusion), preprocessed exactly as in training (`camviz evaluate`)."""
 
 from __future__ import annotations
 
