@@ -21,7 +21,9 @@ import io
 import json
 import os
 import shutil
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,14 @@ class FolderWriter:
     ``settings``: what decides the outputs (model, layers, methods, classes, style); a
     folder holding records made with other settings is refused unless ``restart`` (then
     its records are dropped and its image folders replaced as images are rewritten).
+    ``threads`` draw and encode images while the caller computes the next batch (OpenCV,
+    numpy and file writes release the GIL); records are still appended in input order.
     """
 
     def __init__(self, out_dir: str | os.PathLike, *, loaded: LoadedModel,
                  settings: dict[str, Any], alpha: float = 0.5, colormap: str = "jet",
-                 grid: bool = False, rank: int = 0, restart: bool = False) -> None:
+                 grid: bool = False, rank: int = 0, restart: bool = False,
+                 threads: int = 2) -> None:
         self.alpha, self.colormap = check_style(alpha, colormap)
         self.out = Path(out_dir).expanduser()
         if self.out.exists() and not self.out.is_dir():
@@ -75,34 +80,52 @@ class FolderWriter:
             atomic_write(run_file, lambda tmp: tmp.write_text(json.dumps(settings, indent=1)))
         _repair(self.record_path)
         self.records = open(self.record_path, "a", encoding="utf-8")  # noqa: SIM115  closed in close()
+        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="camviz-write")
+        self.pending: deque[Future] = deque()
+        self.limit = 4 * max(1, threads)   # images in flight: memory stays bounded
 
     def done(self) -> set[str]:
         """Names of the images every rank has finished (failures are tried again)."""
         return {r["name"] for r in read_records(self.out) if r["status"] == "ok"}
 
-    def write(self, r: ImageExplanation) -> dict[str, Any]:
-        """Write one image's folder, move it into place, then record it; returns the record."""
+    def write(self, r: ImageExplanation) -> None:
+        """Queue one image: its folder is written and moved into place in a worker thread,
+        then recorded here (in order) by a later :meth:`write` or :meth:`close`."""
+        self.pending.append(self.pool.submit(self._files, r))
+        while self.pending and (len(self.pending) > self.limit or self.pending[0].done()):
+            self._append(self.pending.popleft().result())
+
+    def _files(self, r: ImageExplanation) -> dict[str, Any]:
         tmp, dest = self.partial / r.name, self.out / r.name
         write_image_folder(r, tmp, self.loaded, self.alpha, self.colormap, self.sha256,
                            with_grid=self.grid)
         if dest.exists():   # left by a killed run or an older one: not recorded, so redone
             shutil.rmtree(dest)
         os.replace(tmp, dest)
-        return self._append(summary_row(r, self.loaded))
+        return summary_row(r, self.loaded)
 
     def fail(self, f: Failure) -> dict[str, Any]:
         return self._append({"file": f.source, "name": f.name, "status": "failed",
                              "error": f.error})
 
     def _append(self, record: dict[str, Any]) -> dict[str, Any]:
+        # flushed at once: a killed process loses nothing the OS has (fsync once, at close)
         self.records.write(json.dumps(record) + "\n")
         self.records.flush()
-        os.fsync(self.records.fileno())
         return record
 
     def close(self) -> None:
-        self.records.close()
-        shutil.rmtree(self.partial, ignore_errors=True)
+        """Finish and record the queued images (on an error, record what did finish)."""
+        try:
+            while self.pending:
+                self._append(self.pending.popleft().result())
+        finally:
+            for f in self.pending:
+                f.cancel()
+            self.pool.shutdown(wait=True)
+            os.fsync(self.records.fileno())
+            self.records.close()
+            shutil.rmtree(self.partial, ignore_errors=True)
 
 
 def _repair(path: Path) -> None:

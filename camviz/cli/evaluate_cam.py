@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 
 
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from camviz.metrics.cam_scores import DEFAULT_N
     from camviz.metrics.sanity import SANITY_THRESHOLD
     p = sub.add_parser(
-        "evaluate-cam", help="score CAM methods x layers: pointing game, deletion/insertion, sanity",
+        "evaluate-cam", help=command_help("evaluate-cam"),
         description="Explain the true class of the first N images of a split with each method at "
                     "each layer and print one row per method x layer, then the same metrics for a "
                     "random map and a centred Gaussian (maps that ignore the model). Localisation "

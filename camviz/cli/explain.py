@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 from camviz.cli.explain_folder import FEW_IMAGES, add_folder_args, is_folder_run, run_folder
 
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from camviz.images import DEFAULT_MAX_PIXELS
     from camviz.viz import COLORMAPS
     p = sub.add_parser(
-        "explain", help="where does the model look? CAM overlays for images",
+        "explain", help=command_help("explain"),
         description="Classify images and explain the chosen class(es) with CAM methods. Prints "
                     "the top predictions per image and writes OUT/<image>/: an overlay PNG per "
                     "layer x method, grid.png, the maps as .npy (normalised, and .raw.npy at layer "
