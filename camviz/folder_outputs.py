@@ -55,7 +55,7 @@ class FolderWriter:
     def __init__(self, out_dir: str | os.PathLike, *, loaded: LoadedModel,
                  settings: dict[str, Any], alpha: float = 0.5, colormap: str = "jet",
                  grid: bool = False, rank: int = 0, restart: bool = False,
-                 threads: int = 2) -> None:
+                 threads: int = 1) -> None:
         self.alpha, self.colormap = check_style(alpha, colormap)
         self.out = Path(out_dir).expanduser()
         if self.out.exists() and not self.out.is_dir():
