@@ -92,11 +92,25 @@ def test_folder_maps_equal_small_run_maps(tmp_path, ckpt):
     assert {k: v for k, v in folder.items() if not k.startswith("summary.")} == small
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_kill_then_resume_gives_the_uninterrupted_outputs(tmp_path, ckpt, sig):
-    src = _images(tmp_path / "in", 24)
-    args = [src, "--checkpoint", ckpt, "--method", "gradcam", "--batch-size", "1", "--grid",
-            "--workers", "0", "--device", "cpu"]
+KILL_ARGS = ["--method", "gradcam", "--batch-size", "1", "--workers", "0", "--device", "cpu"]
+N_KILL = 40
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, ckpt, one_torch_thread):
+    """N_KILL images and their outputs from one uninterrupted run (one torch thread, as the
+    subprocesses below with OMP_NUM_THREADS=1)."""
+    src = _images(tmp_path_factory.mktemp("kill") / "in", N_KILL)
+    out = src.parent / "whole"
+    assert main(["explain", str(src), "--checkpoint", str(ckpt), *KILL_ARGS, "--out", str(out)]) == 0
+    return src, digest(out)
+
+
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                 signal.SIGKILL])   # both die at once: SIGKILL is the test
+def test_kill_then_resume_gives_the_uninterrupted_outputs(tmp_path, ckpt, sig, uninterrupted):
+    src, whole = uninterrupted
+    args = [src, "--checkpoint", ckpt, *KILL_ARGS]
     out = tmp_path / "out"
     proc = subprocess.Popen(_cli(*args, "--out", out), env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -110,19 +124,16 @@ def test_kill_then_resume_gives_the_uninterrupted_outputs(tmp_path, ckpt, sig):
     proc.send_signal(sig)
     proc.wait(timeout=60)
     done_before = records.read_text().count("\n")
-    assert done_before < 24
-    assert {p.name for p in tmp_path.iterdir()} == {"in", "out"}   # nothing beside --out
+    assert done_before < N_KILL
+    assert {p.name for p in tmp_path.iterdir()} == {"out"}   # nothing beside --out
 
     resumed = subprocess.run(_cli(*args, "--out", out, "--resume"), env=_env(),
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{done_before} done before this run" in resumed.stdout
-    whole = tmp_path / "whole"
-    subprocess.run(_cli(*args, "--out", whole), env=_env(), check=True, capture_output=True,
-                   timeout=300)
-    assert digest(out) == digest(whole)
+    assert digest(out) == whole
     assert sorted(p.name for p in (out / STATE).iterdir()) == ["done-rank0.jsonl", "run.json"]
-    assert {p.name for p in tmp_path.iterdir()} == {"in", "out", "whole"}
+    assert {p.name for p in tmp_path.iterdir()} == {"out"}
 
 
 def test_other_settings_in_the_same_out_are_refused(tmp_path, ckpt, capsys):
@@ -163,7 +174,7 @@ def test_torchrun_two_ranks_match_one_process(tmp_path, ckpt):
         assert ra.get("probability") == pytest.approx(rb.get("probability"), abs=2e-4)
     for f in sorted((tmp_path / "one").glob("*/*.npy")):
         np.testing.assert_allclose(np.load(f), np.load(tmp_path / "two" / f.relative_to(tmp_path / "one")),
-                                   atol=1e-5)
+                                   rtol=1e-4, atol=1e-4)   # other batch partners: float rounding
 
 
 def test_help_imports_no_torch():
