@@ -384,5 +384,7 @@ def _identical(r: ImageExplanation, layer: str, k: int) -> list[list[str]]:
 
 def _is_colour(rgb: np.ndarray, threshold: float = 12.0) -> bool:
     """Whether an RGB picture has real colour (mean channel spread above ``threshold``)."""
-    a = rgb.astype(np.int16)
-    return float((a.max(axis=2) - a.min(axis=2)).mean()) > threshold
+    r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
+    # elementwise over the three planes: a reduction along a length-3 axis is ~20x slower
+    spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    return float(spread.mean()) > threshold
