@@ -10,7 +10,9 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 
 from camviz.cli.commands import COMMANDS
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
+    # SIGTERM unwinds like Ctrl-C (`finally` blocks remove staging folders, folder runs
+    # record the images already written) instead of killing the process where it stands.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except CamvizError as err:
@@ -67,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("camviz: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt   # handled above: exit status 130 after clean-up
 
 
 def entry() -> None:

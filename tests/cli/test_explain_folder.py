@@ -15,7 +15,7 @@ from PIL import Image
 
 from camviz.cli import main
 from camviz.folder_outputs import STATE
-from tests.zoo_checkpoints import make_checkpoint
+from zoo_checkpoints import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = "import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -185,3 +185,22 @@ def test_help_imports_no_torch():
                           text=True, timeout=60, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "explain" in done.stdout and "evaluate-cam" in done.stdout
+
+
+def test_sigterm_in_a_small_run_leaves_nothing(tmp_path, ckpt):
+    """A few images are written all or nothing: SIGTERM unwinds like Ctrl-C and removes the
+    staging folder instead of leaving `.out.staging-XXXX` beside --out."""
+    src = _images(tmp_path / "in", 4)
+    proc = subprocess.Popen(_cli(*sorted(src.iterdir()), "--checkpoint", ckpt, "--out",
+                                 tmp_path / "out", "--device", "cpu"),
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith(".out.staging-") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "camviz: interrupted" in err
+    assert {p.name for p in tmp_path.iterdir()} == {"in"}
