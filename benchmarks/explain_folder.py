@@ -1,7 +1,7 @@
 """`camviz explain` over a folder of Fashion-MNIST test PNGs: images/s and peak memory.
 
     python benchmarks/explain_folder.py [--n 1000] [--small 100] [--old 50] [--pgc 200]
-                                        [--eval-n 16 64]
+                                        [--eval-n 16 64] [--threads 1]
 
 Work: the shipped ``resnet18-fashion-mnist`` explains the first N test images of
 Fashion-MNIST (written as PNGs to a temporary folder from /usr/share/datasets/fashion-mnist)
@@ -21,6 +21,11 @@ Measured in one run, one after the other (so the same load hits all):
   advantage to it); it has no plain CAM, so it does two of camviz's three maps;
 * ``camviz evaluate-cam`` (subprocess) on two ``--eval-n`` sizes: the images/s between them
   (start-up cancels) and including start-up.
+
+``--threads N`` sets OMP_NUM_THREADS for every run (and torch's threads for the in-process
+loop). On a shared, oversubscribed CPU use 1: with 2 intra-op threads on 2 busy cores
+OpenMP's waiting made a 28-px ResNet-18 Grad-CAM call 20-40x slower here (measured
+2026-11-30 at load 9-11: 1.8-2.6 s vs 0.02-0.11 s per call).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from machine import header
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+THREADS: dict[str, str] = {}   # OMP_NUM_THREADS for the subprocesses, from --threads
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
@@ -55,7 +61,7 @@ def write_pngs(folder: Path, n: int) -> Path:
 
 def timed(cmd: list[str], root: Path) -> tuple[float, int, str]:
     """(wall s, peak RSS MiB, stdout) of a command run under GNU time."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root), **THREADS}
     t = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-f", "PEAK_KB %M", *cmd], env=env, cwd=root,
                           capture_output=True, text=True, check=False)
@@ -116,7 +122,13 @@ def main() -> None:
     ap.add_argument("--old-root", default="/work/main")
     ap.add_argument("--pgc", type=int, default=200, help="images for pytorch-grad-cam (0: skip)")
     ap.add_argument("--eval-n", type=int, nargs=2, default=(16, 64))
+    ap.add_argument("--threads", type=int, help="intra-op threads of every run (default: "
+                    "torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+        THREADS["OMP_NUM_THREADS"] = str(args.threads)
     print(header("explain_folder.py"), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="camviz-bench-"))
     try:
