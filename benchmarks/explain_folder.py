@@ -51,7 +51,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
 def write_pngs(folder: Path, n: int) -> Path:
-    raw = gzip.open(FASHION).read()
+    with gzip.open(FASHION) as f:
+        raw = f.read()
     images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:n]
     folder.mkdir(parents=True)
     for i, a in enumerate(images):

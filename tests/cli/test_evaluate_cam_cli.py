@@ -109,7 +109,7 @@ def test_torchrun_two_ranks_give_the_one_process_metrics(shapes_ckpt, tmp_path):
            "OMP_NUM_THREADS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc_per_node", "2", str(script), *args], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     assert two.returncode == 0, two.stderr[-3000:]
     one = subprocess.run([sys.executable, str(script), *args], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=600, check=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from zoo_checkpoints import make_checkpoint
 
 from camviz.cli import main
 from camviz.folder_outputs import STATE
-from zoo_checkpoints import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = "import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -128,7 +128,7 @@ def test_kill_then_resume_gives_the_uninterrupted_outputs(tmp_path, ckpt, sig, u
     assert {p.name for p in tmp_path.iterdir()} == {"out"}   # nothing beside --out
 
     resumed = subprocess.run(_cli(*args, "--out", out, "--resume"), env=_env(),
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{done_before} done before this run" in resumed.stdout
     assert digest(out) == whole
@@ -159,11 +159,12 @@ def test_torchrun_two_ranks_match_one_process(tmp_path, ckpt):
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc_per_node", "2", str(script), "explain",
                           *map(str, args), "--out", str(tmp_path / "two")],
-                         env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                         env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         check=False)
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("explained 7 of 8 image(s)") == 1   # rank 0 reports once
     one = subprocess.run(_cli(*args, "--out", tmp_path / "one"), env=_env(), capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, check=False)
     assert one.returncode == 0, one.stderr[-2000:]
     assert sorted((tmp_path / "two" / STATE).glob("done-rank*.jsonl")) != []
     a = json.loads((tmp_path / "one" / "summary.json").read_text())
