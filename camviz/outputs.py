@@ -107,8 +107,10 @@ def manifest(r: ImageExplanation, loaded: LoadedModel, *, alpha: float, colormap
     return record
 
 
-def _write_one(r: ImageExplanation, folder: Path, loaded: LoadedModel, alpha: float,
-               colormap: str, sha256: str | None) -> None:
+def write_image_folder(r: ImageExplanation, folder: Path, loaded: LoadedModel, alpha: float,
+                       colormap: str, sha256: str | None, *, with_grid: bool = True) -> None:
+    """One image's files into the new folder ``folder`` (see :func:`write_outputs`);
+    ``with_grid=False`` leaves out ``grid.png``, the one matplotlib figure (most of the cost)."""
     folder.mkdir()
     maps = []
     several = len(r.targets) > 1
@@ -123,11 +125,21 @@ def _write_one(r: ImageExplanation, folder: Path, loaded: LoadedModel, alpha: fl
                                                                  colormap=colormap)))
                 maps.append({"layer": layer, "method": m, "target": t, "overlay": png,
                              "map": f"{key}.npy", "map_index": k, "raw": f"{key}.raw.npy"})
-    (folder / "grid.png").write_bytes(encode_png(explanation_grid([r], alpha=alpha, colormap=colormap)))
-    files = {"grid": "grid.png", "maps": maps}
+    files: dict[str, Any] = {"maps": maps}
+    if with_grid:
+        (folder / "grid.png").write_bytes(encode_png(explanation_grid([r], alpha=alpha,
+                                                                      colormap=colormap)))
+        files = {"grid": "grid.png", "maps": maps}
     text = json.dumps(manifest(r, loaded, alpha=alpha, colormap=colormap, sha256=sha256,
                                files=files), indent=2)
     (folder / "manifest.json").write_text(text + "\n")
+
+
+def model_sha256(loaded: LoadedModel) -> str | None:
+    """The checkpoint's SHA-256 for manifests (hashed from the file when not known)."""
+    if loaded.sha256 is None and loaded.checkpoint is not None and Path(loaded.checkpoint).is_file():
+        return file_sha256(loaded.checkpoint)
+    return loaded.sha256
 
 
 def write_outputs(results: Iterable[ImageExplanation], out_dir: str | os.PathLike, *,
@@ -147,14 +159,12 @@ def write_outputs(results: Iterable[ImageExplanation], out_dir: str | os.PathLik
         raise ConfigError(f"output '{out_dir}' exists and is not a directory; pass another --out")
     created = make_parents(out_dir.parent)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
-    sha256 = loaded.sha256
-    if sha256 is None and loaded.checkpoint is not None and Path(loaded.checkpoint).is_file():
-        sha256 = file_sha256(loaded.checkpoint)
+    sha256 = model_sha256(loaded)
     done = False
     try:
         names = []
         for r in results:
-            _write_one(r, stage / r.name, loaded, alpha, colormap, sha256)
+            write_image_folder(r, stage / r.name, loaded, alpha, colormap, sha256)
             names.append(r.name)
         out_dir.mkdir(exist_ok=True)
         trash = stage / ".replaced"

@@ -1,4 +1,8 @@
-"""The `camviz` command line: thin commands over library calls, one error handler."""
+"""The `camviz` command line: thin commands over library calls, one error handler.
+
+Only the command being run is registered in full (its module imports what it needs);
+the others are one-line stubs, so `camviz --help` starts without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,22 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterable, Sequence
 
+from camviz.cli.commands import COMMANDS
 from camviz.errors import CamvizError
+from camviz.version import __version__
 
 # One module per command group; each defines register(subparsers).
-COMMAND_MODULES = [
-    "train",
-    "evaluate",
-    "models",
-    "explain",
-    "app",
-    "evaluate_cam",
-    "study",
-]
+COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from camviz import __version__
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``commands``: those registered in full (default: all), the rest as stubs."""
+    full = set(COMMANDS if commands is None else commands)
     parser = argparse.ArgumentParser(
         prog="camviz",
         description="Train classic CNNs and see where they look (CAM, Grad-CAM, Grad-CAM++).",
@@ -31,17 +33,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"camviz {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"camviz.cli.{name}").register(sub)
+    for module in COMMAND_MODULES:
+        names = [n for n, (m, _) in COMMANDS.items() if m == module]
+        if full & set(names):
+            importlib.import_module(f"camviz.cli.{module}").register(sub)
+        else:
+            for name in names:
+                sub.add_parser(name, help=COMMANDS[name][1], add_help=False)
+    if set(sub.choices) != set(COMMANDS):
+        raise RuntimeError("camviz.cli.commands.COMMANDS and the command modules disagree")
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option)."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMANDS else None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 1."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command(argv)
+    parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
+    # SIGTERM unwinds like Ctrl-C (`finally` blocks remove staging folders, folder runs
+    # record the images already written) instead of killing the process where it stands.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except CamvizError as err:
@@ -52,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("camviz: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt   # handled above: exit status 130 after clean-up
 
 
 def entry() -> None:

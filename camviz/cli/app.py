@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "app", help="start the web app: upload an image, pick a model and a layer, see overlays",
+        "app", help=command_help("app"),
         description="Serve the camviz Gradio app until Ctrl-C. It offers the checkpoints in the "
                     "checkpoints folder and the torchvision ImageNet models (downloaded when first "
                     "chosen, unless --offline); without --share it makes no other outbound "

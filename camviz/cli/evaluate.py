@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from camviz.data import dataset_names
-    p = sub.add_parser("evaluate", help="accuracy, loss and per-class accuracy on a data set split",
+    p = sub.add_parser("evaluate", help=command_help("evaluate"),
                        description="Score a trained model on a split, preprocessed exactly as in its "
                                    "training (input size, channels, mean/std from the checkpoint).")
     add_model_args(p)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 
 
@@ -16,21 +17,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     from camviz.metrics.cam_scores import DEFAULT_N
     from camviz.metrics.sanity import SANITY_THRESHOLD
     p = sub.add_parser(
-        "evaluate-cam", help="score CAM methods x layers: pointing game, deletion/insertion, sanity",
+        "evaluate-cam", help=command_help("evaluate-cam"),
         description="Explain the true class of the first N images of a split with each method at "
                     "each layer and print one row per method x layer, then the same metrics for a "
                     "random map and a centred Gaussian (maps that ignore the model). Localisation "
                     "(pointing game, energy inside the mask, IoU) needs a data set with object "
                     f"masks ({', '.join(GROUND_TRUTH.names())}); faithfulness (deletion/insertion "
                     "AUC, average drop, increase in confidence) and the cascading-randomisation "
-                    "sanity check work on any data set. See docs/cam_metrics.md.")
+                    "sanity check work on any data set. See docs/cam_metrics.md. Under `torchrun "
+                    "--nproc_per_node N -m camviz evaluate-cam ...` each process scores every "
+                    "N-th image and rank 0 prints the table over all of them.")
     a = p.add_argument
     add_model_args(p)
     a("--dataset", metavar="NAME", help=f"{', '.join(dataset_names())} (default: the one the "
       "checkpoint was trained on)")
     a("--split", choices=("test", "val", "train"), default="test", help="(default: test)")
-    a("--n", type=int, metavar="N", help=f"score the first N images (default: {DEFAULT_N}, or the "
-      "whole split if smaller)")
+    a("--n", "--num-images", dest="n", type=int, metavar="N", help=f"score the first N images "
+      f"(default: {DEFAULT_N}, or the whole split if smaller); under torchrun spell it "
+      "--num-images (torchrun reads --n as its own --nnodes/--nproc_per_node)")
     a("--methods", nargs="+", metavar="M", help=f"{', '.join(METHODS.names())} (default: cam, "
       "gradcam, gradcampp; cam is skipped, with a note, at layers not feeding a GAP -> linear head)")
     a("--layers", nargs="+", metavar="L", help="layers to explain (default: the model's CAM "
@@ -64,16 +68,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_evaluate_cam(args: argparse.Namespace) -> int:
     from camviz.metrics import evaluate_cam
     from camviz.metrics.report import format_table, write_report
-    loaded = load_from_args(args)
-    ev = evaluate_cam(loaded, args.dataset, methods=args.methods, layers=args.layers,
-                      metrics=args.metrics, n=args.n, split=args.split, steps=args.steps,
-                      deletion_baseline=args.deletion_baseline,
-                      insertion_baseline=args.insertion_baseline, tolerance=args.tolerance,
-                      iou_threshold=args.iou_threshold, sanity_threshold=args.sanity_threshold,
-                      seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir,
-                      download=args.download)
-    files = write_report(ev, args.out) if args.out else []
-    print(json.dumps(ev.to_json()) if args.json else format_table(ev))
-    if files and not args.json:
-        print(f"wrote {', '.join(str(f) for f in files)}")
-    return 0
+    from camviz.train.runtime import start_distributed, stop_distributed
+    info, device = start_distributed(args.device)   # under torchrun: each rank a share
+    try:
+        args.device = str(device)
+        loaded = load_from_args(args)
+        ev = evaluate_cam(loaded, args.dataset, methods=args.methods, layers=args.layers,
+                          metrics=args.metrics, n=args.n, split=args.split, steps=args.steps,
+                          deletion_baseline=args.deletion_baseline,
+                          insertion_baseline=args.insertion_baseline, tolerance=args.tolerance,
+                          iou_threshold=args.iou_threshold, sanity_threshold=args.sanity_threshold,
+                          seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir,
+                          download=args.download, rank=info.rank, world_size=info.world_size)
+        if not info.is_main:
+            return 0
+        files = write_report(ev, args.out) if args.out else []
+        print(json.dumps(ev.to_json()) if args.json else format_table(ev))
+        if files and not args.json:
+            print(f"wrote {', '.join(str(f) for f in files)}")
+        return 0
+    finally:
+        stop_distributed(info)

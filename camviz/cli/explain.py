@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
+from camviz.cli.explain_folder import FEW_IMAGES, add_folder_args, is_folder_run, run_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,13 +15,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     from camviz.images import DEFAULT_MAX_PIXELS
     from camviz.viz import COLORMAPS
     p = sub.add_parser(
-        "explain", help="where does the model look? CAM overlays for images",
+        "explain", help=command_help("explain"),
         description="Classify images and explain the chosen class(es) with CAM methods. Prints "
                     "the top predictions per image and writes OUT/<image>/: an overlay PNG per "
                     "layer x method, grid.png, the maps as .npy (normalised, and .raw.npy at layer "
                     "resolution) and manifest.json. Images are resized to the model's square "
                     "input without cropping, so the map covers the whole picture. Nothing is "
-                    "written if any image fails. In the table, * marks the explained class(es).",
+                    "written if any image fails. In the table, * marks the explained class(es). "
+                    f"More than {FEW_IMAGES} images (or --resume, or torchrun) make a folder "
+                    "run: images stream through, bad files are listed and skipped, each image "
+                    "is recorded when its files are in place (a killed run resumes), no grid "
+                    "unless --grid, and OUT/summary.csv + summary.json replace the table. "
+                    "`torchrun --nproc_per_node N -m camviz explain ...` splits the images.",
         epilog=f"Images above {DEFAULT_MAX_PIXELS / 1e6:g} megapixels are refused "
                "(decompression-bomb guard); set CAMVIZ_MAX_PIXELS to change the limit.")
     p.add_argument("images", nargs="+", metavar="IMG",
@@ -60,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, metavar="N",
                    help="images per forward pass (default: 16)")
     add_device_arg(p)
+    add_folder_args(p)
     p.set_defaults(func=run_explain)
 
 
@@ -76,6 +84,8 @@ def run_explain(args: argparse.Namespace) -> int:
     from camviz.viz import check_style
     check_style(args.alpha, args.colormap)
     paths = list_images(args.images)
+    if is_folder_run(args, len(paths)):
+        return run_folder(args, paths)
     loaded = load_from_args(args)
     results = iter_explanations(loaded, paths, layers=args.layer, methods=args.method,
                                 target=args.target, topk=args.topk, predictions=max(5, args.topk),

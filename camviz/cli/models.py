@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
+from camviz.cli.commands import command_help
 from camviz.cli.common import add_model_args, load_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list every model name --model accepts and where it comes from",
+    p = sub.add_parser("models", help=command_help("models"),
                        description="List checkpoints (shipped and user), torchvision ImageNet models "
                                    "(weights cached or not) and zoo architectures (untrained). A name "
                                    "resolves in that order: checkpoint, ImageNet model, architecture.")
     p.add_argument("--checkpoints-dir", metavar="DIR", help="where named checkpoints live")
     p.set_defaults(func=run_models)
 
-    p = sub.add_parser("layers", help="named layers of a model with output shapes",
+    p = sub.add_parser("layers", help=command_help("layers"),
                        description="List the named layers of a model with their output shapes for the "
                                    "model's input size; the default CAM layer is marked with *. Needs "
                                    "no weights for ImageNet models.")
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --rank: deletion/insertion steps (default: 10)")
     p.set_defaults(func=run_layers)
 
-    p = sub.add_parser("info", help="parameters, FLOPs/MACs, input size, classes and metrics of a model",
+    p = sub.add_parser("info", help=command_help("info"),
                        description="Parameters, forward FLOPs per image (torch.utils.flop_counter: 2 per "
                                    "multiply-add of convolutions and linear layers), MACs per image "
                                    "(thop's convention, which papers and the lab reports call FLOPs: 1 "

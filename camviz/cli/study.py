@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from camviz.cli.commands import command_help
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "study", help="run a study: many training runs, one results table and comparison charts",
+        "study", help=command_help("study"),
         description="Train every run of a study config (base: train keys; runs: named overrides; "
                     "grid: key -> values; repeat/seeds; see configs/studies/ and camviz.study). "
                     "Writes OUT/runs/<run>/ per run, results.md, results.csv (per run), summary.csv "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from camviz.cli.commands import command_help
 from camviz.train.config import FREEZE, PRECISIONS, TrainConfig
 
 _D = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from camviz.data import dataset_names
     from camviz.train.optim import OPTIMIZERS, SCHEDULERS
     p = sub.add_parser(
-        "train", help="train a model on a data set (run dir, metrics, plots, checkpoints)",
+        "train", help=command_help("train"),
         description="Train a zoo architecture. Writes runs/<name>-<time>/ (config.yaml, metrics.csv/json, "
                     "loss.png, accuracy.png, best/last.safetensors, confusion matrix, predictions.csv) "
                     "and registers the best checkpoint as <checkpoints-dir>/<name>.safetensors "

@@ -31,6 +31,7 @@ from camviz.metrics import localization as loc
 from camviz.metrics import sanity
 from camviz.metrics.catalog import METRICS
 from camviz.metrics.reference import REFERENCE_MAPS, reference_maps
+from camviz.metrics.shards import merge_shards
 from camviz.registry import Registry
 from camviz.train.accuracy import check_compatible
 
@@ -159,7 +160,8 @@ class _Data:
 
 
 def _load(loaded: LoadedModel, dataset: str, split: str, n: int | None, batch_size: int,
-          data_dir: str | None, download: bool, device: torch.device) -> _Data:
+          data_dir: str | None, download: bool, device: torch.device, rank: int = 0,
+          world_size: int = 1) -> _Data:
     cfg = loaded.meta.get("config") or {}
     source = load_dataset(dataset, data_dir=data_dir, split_seed=int(cfg.get("split_seed", 0)),
                           val_fraction=float(cfg.get("val_fraction", 0.2)), download=download,
@@ -176,7 +178,8 @@ def _load(loaded: LoadedModel, dataset: str, split: str, n: int | None, batch_si
         if not torch.equal(torch.as_tensor(part.labels), labels):   # same images, same order
             raise RuntimeError(f"the masks of {dataset} do not belong to its {split} split")
         masks = resize_masks(masks, loaded.input_size)
-    loader = make_loader(part, loaded.preprocessing, batch_size=batch_size, device=device, workers=0)
+    loader = make_loader(part, loaded.preprocessing, batch_size=batch_size, device=device,
+                         workers=0, rank=rank, world_size=world_size)
     return _Data(loader, masks, count)
 
 
@@ -190,7 +193,7 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
                  tolerance: float | None = None, iou_threshold: float = 0.5,
                  sanity_threshold: float = sanity.SANITY_THRESHOLD, seed: int = 0,
                  batch_size: int = 64, data_dir: str | None = None,
-                 download: bool = True) -> CamEvaluation:
+                 download: bool = True, rank: int = 0, world_size: int = 1) -> CamEvaluation:
     """Score CAM ``methods`` at ``layers`` of ``loaded`` on ``n`` images of ``dataset``.
 
     Args:
@@ -208,7 +211,9 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
         sanity_threshold: rank correlation above which a method is flagged.
 
     Each image's true class is explained. Random draws (the ``random`` map, the weights of
-    the sanity check) come from ``seed``.
+    the sanity check) come from ``seed``. In a ``torchrun`` job (``rank`` of ``world_size``,
+    process group started) each rank scores every ``world_size``-th image and every rank
+    returns the result over all of them (per-image values gathered in image order).
     """
     dataset = dataset or loaded.meta.get("dataset")
     if not dataset:
@@ -232,11 +237,14 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
 
     model = loaded.model
     device = next(model.parameters()).device
-    data = _load(loaded, dataset, split, n, batch_size, data_dir, download, device)
+    data = _load(loaded, dataset, split, n, batch_size, data_dir, download, device, rank,
+                 world_size)
     run = _Run(loaded, settings, data.n, device)
     for batch in data.loader:
         masks = data.masks[batch.index].to(device) if data.masks is not None else None
         run.add_batch(batch.x, batch.y, batch.index, masks)
+    if world_size > 1:
+        merge_shards(run)
     return run.result(loaded.name, dataset, split)
 
 
@@ -250,6 +258,7 @@ class _Run:
         self.metrics = set(s.metrics)
         self.layer_methods: dict[str, list[str]] = {}
         self.values: dict[tuple[str, str, str], list[Tensor]] = defaultdict(list)
+        self.index: list[Tensor] = []   # image positions of each batch (values align with them)
         self.correct = 0
         self.zero: dict[tuple[str, str], int] = defaultdict(int)
         self.steps: list[sanity.RandomizationStep] = []
@@ -281,6 +290,7 @@ class _Run:
     def add_batch(self, x: Tensor, y: Tensor, index: Tensor, masks: Tensor | None) -> None:
         model = self.loaded.model
         refs = {name: m[index.cpu()].to(self.device) for name, m in self.references.items()}
+        self.index.append(index.cpu())
         maps_by_layer = {}
         for layer in self.s.layers:
             maps, logits = self.explain(model, x, y, layer)

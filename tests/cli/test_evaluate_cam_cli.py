@@ -92,3 +92,32 @@ def test_bad_inputs_are_one_line_errors(shapes_ckpt, digits_ckpt, capsys, ckpt, 
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("camviz: error: ")
     assert text in err
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_give_the_one_process_metrics(shapes_ckpt, tmp_path):
+    """Each rank scores every other image; the merged table equals one process's."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = tmp_path / "entry.py"
+    script.write_text("import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))\n")
+    args = ["evaluate-cam", "--checkpoint", str(shapes_ckpt), "--num-images", "10", "--steps", "4",
+            "--batch-size", "4", "--json", "--device", "cpu", "--seed", "1"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", str(script), *args], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, str(script), *args], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600, check=True)
+    lines = [line for line in two.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1   # rank 0 prints, once
+    a, b = json.loads(one.stdout.splitlines()[-1]), json.loads(lines[0])
+    assert list(a) == list(b)
+    for who in a:
+        for layer, metrics in a[who].items():
+            for name, value in metrics.items():
+                assert b[who][layer][name] == pytest.approx(value, abs=2e-5), (who, name)
