@@ -21,7 +21,7 @@ import numpy as np
 
 from camviz.cam import METHODS, explain, resolve_layers
 from camviz.cam.targets import check_score
-from camviz.errors import ConfigError, MethodNotApplicable
+from camviz.errors import ConfigError, MethodNotApplicable, NonFiniteError
 from camviz.handle import LoadedModel, model_input, preprocess
 from camviz.images import ImageSource, as_rgb_image, display_image
 
@@ -259,10 +259,14 @@ def _engine(loaded: LoadedModel, x, plan: _Plan, methods: list[str]):
         targets = [list(plan.classes)] * x.shape[0]
     # CAM reads the classifier named in the model's spec, not a guess.
     fc = loaded.classifier if "cam" in methods else None
-    return explain(loaded.model, x, layer=list(plan.layers), methods=tuple(methods),
-                   targets=targets, topk=plan.topk if plan.topk > 1 else None, score=plan.score,
-                   classifier=fc, skip_inapplicable=plan.skip_inapplicable,
-                   counterfactual=plan.counterfactual, contrast=plan.contrast)
+    try:
+        return explain(loaded.model, x, layer=list(plan.layers), methods=tuple(methods),
+                       targets=targets, topk=plan.topk if plan.topk > 1 else None,
+                       score=plan.score, classifier=fc, skip_inapplicable=plan.skip_inapplicable,
+                       counterfactual=plan.counterfactual, contrast=plan.contrast)
+    except NonFiniteError as err:   # name the model (and its file): the engine cannot
+        where = f" ({loaded.checkpoint})" if loaded.checkpoint else ""
+        raise NonFiniteError(f"model '{loaded.name}'{where}: {err}") from None
 
 
 def _flag(name: str, value: object) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -110,9 +111,8 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
             # PIL warns above its own (higher) limit; our explicit check below decides instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(fp)
-    except Image.DecompressionBombError as err:
-        raise ImageError(f"image '{label}' is too large to decode safely ({_short(err)}); "
-                         "downscale it first") from None
+    except Image.DecompressionBombError as err:   # Pillow's ceiling (2x its own limit)
+        raise ImageError(_bomb_message(label, err, limit)) from None
     except UnidentifiedImageError:
         raise ImageError(f"'{label}' is not an image file camviz can read; pass a PNG, JPEG, "
                          "BMP, GIF, TIFF or WebP image") from None
@@ -139,6 +139,18 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
             raise ImageError(f"image '{label}' is truncated or corrupt ({_short(err)}); "
                              "re-export or re-download it") from None
         return to_rgb(im, label)
+
+
+def _bomb_message(label: str, err: BaseException, limit: int) -> str:
+    """camviz's limit and variable, not Pillow's 178,956,970-pixel figure."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too large"
+    if not found or int(found.group(1)) > limit:
+        return (f"image '{label}' is {size}, above the {limit / 1e6:g} MP limit that guards "
+                "against decompression bombs; downscale it or raise the limit with CAMVIZ_MAX_PIXELS")
+    return (f"image '{label}' is {size}, above Pillow's own decompression-bomb ceiling of "
+            f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, which CAMVIZ_MAX_PIXELS cannot lift; "
+            "downscale it")
 
 
 def _short(err: BaseException) -> str:

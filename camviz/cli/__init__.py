@@ -22,9 +22,19 @@ COMMAND_MODULES = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 1 like every other camviz error (the
+    usage block argparse prints instead is 6-14 lines; `--help` still shows it). Subcommand
+    parsers inherit the class through add_subparsers."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        text = " ".join(message.split())
+        self.exit(1, f"camviz: error: {text}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from camviz import __version__
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="camviz",
         description="Train classic CNNs and see where they look (CAM, Grad-CAM, Grad-CAM++).",
         epilog="Set CAMVIZ_DEBUG=1 to see full tracebacks. `camviz COMMAND --help` explains each command.")

@@ -62,8 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate_cam(args: argparse.Namespace) -> int:
+    from camviz.fileio import check_output
     from camviz.metrics import evaluate_cam
     from camviz.metrics.report import format_table, write_report
+    if args.out:
+        check_output(args.out)   # before the evaluation runs, not after
     loaded = load_from_args(args)
     ev = evaluate_cam(loaded, args.dataset, methods=args.methods, layers=args.layers,
                       metrics=args.metrics, n=args.n, split=args.split, steps=args.steps,
