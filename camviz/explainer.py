@@ -202,12 +202,20 @@ def iter_explanations(
 
 def _run(loaded: LoadedModel, plan: _Plan, sources: list, labels: list[str],
          stems: list[str]) -> Iterator[ImageExplanation]:
+    grey = []
     for src, label in zip(sources, labels):  # decode everything first: fail before computing
-        as_rgb_image(src, max_pixels=plan.max_pixels, name=label)
+        rgb = as_rgb_image(src, max_pixels=plan.max_pixels, name=label)
+        if int(loaded.in_channels) == 1 and _is_colour(np.asarray(rgb)):
+            grey.append(label)
+    if grey:   # say so: the model sees a grey picture, not the one shown
+        log.info("%d colour image(s) (%s%s) converted to grey (ITU-R 601-2 luma) for model '%s', "
+                 "which takes 1 channel", len(grey), ", ".join(grey[:3]),
+                 " ..." if len(grey) > 3 else "", loaded.name)
     methods, skipped = list(plan.methods), {}
     for start in range(0, len(sources), plan.batch_size):
         idx = range(start, min(start + plan.batch_size, len(sources)))
-        pils = [as_rgb_image(sources[i], max_pixels=plan.max_pixels, name=labels[i]) for i in idx]
+        pils = [as_rgb_image(sources[i], max_pixels=plan.max_pixels, name=labels[i], note=False)
+                for i in idx]
         seen = model_input(pils, loaded)
         out = _engine(loaded, preprocess(pils, loaded), plan, methods)
         for ex in out.values():

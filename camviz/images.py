@@ -82,11 +82,12 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = None,
-               name: str | None = None) -> Image.Image:
+               name: str | None = None, note: bool = True) -> Image.Image:
     """Read a file (or its bytes) fully and return it as an 8-bit RGB PIL image.
 
     ``max_pixels`` (default :func:`max_pixels_limit`) is checked on the header's size
     *before* decoding, so a decompression bomb costs nothing. ``name`` labels bytes in errors.
+    ``note=False`` keeps the "using the first frame" remark quiet (a second decode).
     """
     limit = max_pixels_limit() if max_pixels is None else int(max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -128,7 +129,7 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
         if w < 1 or h < 1:
             raise ImageError(f"image '{label}' has no pixels ({w}x{h}); check the file")
         frames = getattr(im, "n_frames", 1)
-        if frames > 1:
+        if frames > 1 and note:
             log.info("'%s' has %d frames; using the first", label, frames)
         try:
             im.seek(0)
@@ -192,7 +193,7 @@ def to_rgb(im: Image.Image, label: str = "image") -> Image.Image:
 
 
 def as_rgb_image(source: ImageSource, *, max_pixels: int | None = None,
-                 name: str | None = None) -> Image.Image:
+                 name: str | None = None, note: bool = True) -> Image.Image:
     """Any supported source (path, bytes, PIL image, HxW/HxWxC uint8 array) as RGB PIL."""
     if isinstance(source, Image.Image):
         label = name or "image"
@@ -208,7 +209,7 @@ def as_rgb_image(source: ImageSource, *, max_pixels: int | None = None,
         return to_rgb(source, label)
     if isinstance(source, np.ndarray):
         return to_rgb(_array_to_image(source, name or "array"), name or "array")
-    return load_image(source, max_pixels=max_pixels, name=name)
+    return load_image(source, max_pixels=max_pixels, name=name, note=note)
 
 
 def _array_to_image(arr: np.ndarray, label: str) -> Image.Image:
