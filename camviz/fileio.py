@@ -44,8 +44,8 @@ def default_mode() -> int:
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then rename over ``path``; a crash leaves the old file intact.
     The file gets the mode a plain write would (umask applied), not mkstemp's 0600."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output(path, "output file", folder=False)
+    make_parents(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -76,7 +76,7 @@ def check_output(path: str | os.PathLike, flag: str = "--out", *, folder: bool =
                               "cannot write to; pass a folder on disk")
     if p.exists():
         if folder and not p.is_dir():
-            raise ConfigError(f"{flag} '{path}' exists and is not a folder; pass a folder "
+            raise ConfigError(f"{flag} '{path}' is a file, not a folder; pass a folder "
                               "(created if missing) or remove the file")
         if not folder and p.is_dir():
             raise ConfigError(f"{flag} '{path}' is a folder; pass a file name")
