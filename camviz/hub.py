@@ -229,7 +229,7 @@ def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None =
     ``pretrained=False`` builds ImageNet architectures without weights (for ``camviz layers``
     and ``camviz info``, which need no weights).
     """
-    cdir = checkpoints_folder(checkpoints_dir)
+    cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
     target = str(name_or_path)
     path = Path(target).expanduser()
     if path.suffix == ".safetensors" or os.sep in target or path.is_file():
@@ -242,6 +242,7 @@ def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None =
         log.warning("'%s' is an untrained architecture (no checkpoint named so in %s): "
                     "its predictions and maps are random", target, cdir)
         return load_zoo(target, device=device)
+    checkpoints_folder(checkpoints_dir)   # a missing or file --checkpoints-dir is the likelier mistake
     raise unknown("model", target, sorted(set(checkpoint_names(cdir)) | set(IMAGENET.names())
                                           | set(MODELS.names())),
                   "run `camviz models` to list them, or pass --checkpoint PATH")
