@@ -95,10 +95,13 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     try:
         meta = json.loads(header[META_KEY])
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"checkpoint '{path}' has corrupt metadata ({err.msg})") from None
+        raise CheckpointError(f"checkpoint '{path}' has corrupt metadata ({err.msg} at "
+                              f"character {err.pos}); re-save it with camviz (`camviz train`, "
+                              "camviz.save_checkpoint) or restore the original file") from None
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
-        raise CheckpointError(f"checkpoint '{path}' metadata lacks {', '.join(missing)}")
+        raise CheckpointError(f"checkpoint '{path}' metadata lacks {', '.join(missing)}; re-save "
+                              "it with camviz.save_checkpoint, which records them")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint '{path}' has format version {meta['format_version']}, newer than this "
@@ -156,7 +159,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     classes = list(meta["classes"])
     if len(classes) != kwargs.get("num_classes", len(classes)):
         raise CheckpointError(f"checkpoint '{path}' lists {len(classes)} classes but the model "
-                              f"has {kwargs.get('num_classes')} outputs")
+                              f"has {kwargs.get('num_classes')} outputs; re-save it with "
+                              "camviz.save_checkpoint giving one class name per output")
     spec = MODELS.get(arch)
     model.eval().to(device)
     return LoadedModel(

@@ -44,6 +44,11 @@ class MethodNotApplicable(CamvizError):
     and says why in ``Explanation.skipped`` instead of raising."""
 
 
+class NonFiniteError(CamvizError):
+    """NaN or infinite values where numbers must be finite: an input, or a model's logits
+    (weights of a diverged run); refused instead of yielding 'nan' probabilities."""
+
+
 class ConfigError(CamvizError):
     """A bad option value (learning rate, batch size, epochs, ...)."""
 

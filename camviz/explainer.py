@@ -21,7 +21,7 @@ import numpy as np
 
 from camviz.cam import METHODS, explain, resolve_layers
 from camviz.cam.targets import check_score
-from camviz.errors import ConfigError, MethodNotApplicable
+from camviz.errors import ConfigError, MethodNotApplicable, NonFiniteError
 from camviz.handle import LoadedModel, model_input, preprocess
 from camviz.images import ImageSource, as_rgb_image, display_image
 
@@ -208,12 +208,20 @@ def iter_explanations(
 
 def _run(loaded: LoadedModel, plan: _Plan, sources: list, labels: list[str],
          stems: list[str]) -> Iterator[ImageExplanation]:
+    grey = []
     for src, label in zip(sources, labels):  # decode everything first: fail before computing
-        as_rgb_image(src, max_pixels=plan.max_pixels, name=label)
+        rgb = as_rgb_image(src, max_pixels=plan.max_pixels, name=label)
+        if int(loaded.in_channels) == 1 and _is_colour(np.asarray(rgb)):
+            grey.append(label)
+    if grey:   # say so: the model sees a grey picture, not the one shown
+        log.info("%d colour image(s) (%s%s) converted to grey (ITU-R 601-2 luma) for model '%s', "
+                 "which takes 1 channel", len(grey), ", ".join(grey[:3]),
+                 " ..." if len(grey) > 3 else "", loaded.name)
     methods, skipped = list(plan.methods), {}
     for start in range(0, len(sources), plan.batch_size):
         idx = range(start, min(start + plan.batch_size, len(sources)))
-        pils = [as_rgb_image(sources[i], max_pixels=plan.max_pixels, name=labels[i]) for i in idx]
+        pils = [as_rgb_image(sources[i], max_pixels=plan.max_pixels, name=labels[i], note=False)
+                for i in idx]
         seen = model_input(pils, loaded)
         out = _engine(loaded, preprocess(pils, loaded), plan, methods)
         for ex in out.values():
@@ -265,10 +273,14 @@ def _engine(loaded: LoadedModel, x, plan: _Plan, methods: list[str]):
         targets = [list(plan.classes)] * x.shape[0]
     # CAM reads the classifier named in the model's spec, not a guess.
     fc = loaded.classifier if "cam" in methods else None
-    return explain(loaded.model, x, layer=list(plan.layers), methods=tuple(methods),
-                   targets=targets, topk=plan.topk if plan.topk > 1 else None, score=plan.score,
-                   classifier=fc, skip_inapplicable=plan.skip_inapplicable,
-                   counterfactual=plan.counterfactual, contrast=plan.contrast)
+    try:
+        return explain(loaded.model, x, layer=list(plan.layers), methods=tuple(methods),
+                       targets=targets, topk=plan.topk if plan.topk > 1 else None,
+                       score=plan.score, classifier=fc, skip_inapplicable=plan.skip_inapplicable,
+                       counterfactual=plan.counterfactual, contrast=plan.contrast)
+    except NonFiniteError as err:   # name the model (and its file): the engine cannot
+        where = f" ({loaded.checkpoint})" if loaded.checkpoint else ""
+        raise NonFiniteError(f"model '{loaded.name}'{where}: {err}") from None
 
 
 def _flag(name: str, value: object) -> bool:

@@ -1,7 +1,9 @@
 """Writing files safely: atomic replace with the umask's mode, hashing, creating folders.
 
-A leaf: imports nothing of camviz. Checkpoints, run files, plots and explain outputs all
-write through :func:`atomic_write` or :func:`make_parents`.
+A leaf: imports nothing of camviz but :mod:`camviz.errors`. Checkpoints, run files, plots and
+explain outputs all write through :func:`atomic_write` or :func:`make_parents`, and every
+folder or file a user names (``--out``, ``--checkpoints-dir``, ``--name``, a study's ``name``)
+is checked by :func:`check_output` / :func:`check_file_name` before any work starts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from camviz.errors import ConfigError
+
+#: Kernel file systems: nothing camviz writes belongs there (a path below them fails late,
+#: with FileNotFoundError or EPERM, after the work ran).
+VIRTUAL_ROOTS = (Path("/proc"), Path("/sys"))
 
 
 def umask() -> int:
@@ -36,8 +44,8 @@ def default_mode() -> int:
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then rename over ``path``; a crash leaves the old file intact.
     The file gets the mode a plain write would (umask applied), not mkstemp's 0600."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output(path, "output file", folder=False)
+    make_parents(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -50,6 +58,49 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_output(path: str | os.PathLike, flag: str = "--out", *, folder: bool = True) -> Path:
+    """The one path-safety check of every user-named output, run before any work.
+
+    Refuses a path under /proc or /sys, one whose existing part passes through a file
+    (``notes.txt/sub``, ``/dev/null/x``), an existing file where a folder is wanted (or a
+    folder where a file is), and a parent folder the process cannot write. Returns the path
+    with ``~`` expanded. ``flag`` names the option in the one-line error.
+    """
+    p = Path(path).expanduser()
+    absolute = Path(os.path.abspath(p))
+    for root in VIRTUAL_ROOTS:
+        if absolute == root or root in absolute.parents:
+            raise ConfigError(f"{flag} '{path}' is under {root}, a kernel file system camviz "
+                              "cannot write to; pass a folder on disk")
+    if p.exists():
+        if folder and not p.is_dir():
+            raise ConfigError(f"{flag} '{path}' is a file, not a folder; pass a folder "
+                              "(created if missing) or remove the file")
+        if not folder and p.is_dir():
+            raise ConfigError(f"{flag} '{path}' is a folder; pass a file name")
+    existing = absolute
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != absolute and not existing.is_dir():
+        raise ConfigError(f"{flag} '{path}' passes through '{existing}', which is a file, not a "
+                          "folder; pass a path whose parents are folders")
+    writable = existing if existing.is_dir() else existing.parent
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} '{path}': folder '{writable}' is not writable; pass a "
+                          "folder you can write to")
+    return p
+
+
+def check_file_name(name: str, flag: str = "--name", example: str = "lenet5-run2") -> str:
+    """A user-chosen name that becomes one file or folder name: no separators, no '..',
+    no leading '.', nothing empty, so the output stays inside its folder."""
+    if (not name or name.strip() != name or name.startswith(".") or "/" in name or "\\" in name
+            or "\0" in name or len(name.encode()) > 200):
+        raise ConfigError(f"{flag} {name!r} is not a plain file name; pass e.g. {flag} "
+                          f"{example} (no '/', no leading '.', at most 200 bytes)")
+    return name
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -66,10 +117,15 @@ def make_parents(path: Path) -> list[Path]:
     that fails later can remove exactly those."""
     missing = []
     p = path
-    while not p.exists():
+    while not p.exists() and p != p.parent:
         missing.append(p)
         p = p.parent
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:   # a race or a mount the early check could not foresee
+        remove_empty(list(reversed(missing)))
+        raise ConfigError(f"cannot create folder '{path}' ({err.strerror}); pass another "
+                          "output folder") from None
     return list(reversed(missing))
 
 

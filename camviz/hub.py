@@ -210,6 +210,18 @@ def checkpoint_names(checkpoints_dir: str | os.PathLike | None = None) -> list[s
     return sorted(p.stem for p in d.glob("*.safetensors")) if d.is_dir() else []
 
 
+def checkpoints_folder(checkpoints_dir: str | os.PathLike | None) -> Path:
+    """The folder named by ``--checkpoints-dir`` (which must be one), else the default."""
+    if not checkpoints_dir:
+        return default_checkpoints_dir()
+    cdir = Path(checkpoints_dir).expanduser()
+    if not cdir.is_dir():
+        what = "is a file, not a folder" if cdir.exists() else "does not exist"
+        raise CamvizError(f"--checkpoints-dir '{checkpoints_dir}' {what}; pass the folder that "
+                          "holds your .safetensors checkpoints (or leave it out for ./checkpoints)")
+    return cdir
+
+
 def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None = None,
                device: str | torch.device = "cpu", pretrained: bool = True) -> LoadedModel:
     """Resolve ``name_or_path`` (see the module docstring) and load it in eval mode.
@@ -217,7 +229,7 @@ def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None =
     ``pretrained=False`` builds ImageNet architectures without weights (for ``camviz layers``
     and ``camviz info``, which need no weights).
     """
-    cdir = Path(checkpoints_dir) if checkpoints_dir else default_checkpoints_dir()
+    cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
     target = str(name_or_path)
     path = Path(target).expanduser()
     if path.suffix == ".safetensors" or os.sep in target or path.is_file():
@@ -230,6 +242,7 @@ def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None =
         log.warning("'%s' is an untrained architecture (no checkpoint named so in %s): "
                     "its predictions and maps are random", target, cdir)
         return load_zoo(target, device=device)
+    checkpoints_folder(checkpoints_dir)   # a missing or file --checkpoints-dir is the likelier mistake
     raise unknown("model", target, sorted(set(checkpoint_names(cdir)) | set(IMAGENET.names())
                                           | set(MODELS.names())),
                   "run `camviz models` to list them, or pass --checkpoint PATH")
@@ -257,7 +270,7 @@ def shipped_names(checkpoints_dir: Path) -> set[str]:
 
 def list_models(checkpoints_dir: str | os.PathLike | None = None) -> list[ModelListing]:
     """Every name ``--model`` accepts, with where it comes from."""
-    cdir = Path(checkpoints_dir) if checkpoints_dir else default_checkpoints_dir()
+    cdir = checkpoints_folder(checkpoints_dir)
     shipped = shipped_names(cdir)
     rows = []
     for name in checkpoint_names(cdir):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -81,11 +82,12 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = None,
-               name: str | None = None) -> Image.Image:
+               name: str | None = None, note: bool = True) -> Image.Image:
     """Read a file (or its bytes) fully and return it as an 8-bit RGB PIL image.
 
     ``max_pixels`` (default :func:`max_pixels_limit`) is checked on the header's size
     *before* decoding, so a decompression bomb costs nothing. ``name`` labels bytes in errors.
+    ``note=False`` keeps the "using the first frame" remark quiet (a second decode).
     """
     limit = max_pixels_limit() if max_pixels is None else int(max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -110,9 +112,8 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
             # PIL warns above its own (higher) limit; our explicit check below decides instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(fp)
-    except Image.DecompressionBombError as err:
-        raise ImageError(f"image '{label}' is too large to decode safely ({_short(err)}); "
-                         "downscale it first") from None
+    except Image.DecompressionBombError as err:   # Pillow's ceiling (2x its own limit)
+        raise ImageError(_bomb_message(label, err, limit)) from None
     except UnidentifiedImageError:
         raise ImageError(f"'{label}' is not an image file camviz can read; pass a PNG, JPEG, "
                          "BMP, GIF, TIFF or WebP image") from None
@@ -128,7 +129,7 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
         if w < 1 or h < 1:
             raise ImageError(f"image '{label}' has no pixels ({w}x{h}); check the file")
         frames = getattr(im, "n_frames", 1)
-        if frames > 1:
+        if frames > 1 and note:
             log.info("'%s' has %d frames; using the first", label, frames)
         try:
             im.seek(0)
@@ -139,6 +140,18 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
             raise ImageError(f"image '{label}' is truncated or corrupt ({_short(err)}); "
                              "re-export or re-download it") from None
         return to_rgb(im, label)
+
+
+def _bomb_message(label: str, err: BaseException, limit: int) -> str:
+    """camviz's limit and variable, not Pillow's 178,956,970-pixel figure."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too large"
+    if not found or int(found.group(1)) > limit:
+        return (f"image '{label}' is {size}, above the {limit / 1e6:g} MP limit that guards "
+                "against decompression bombs; downscale it or raise the limit with CAMVIZ_MAX_PIXELS")
+    return (f"image '{label}' is {size}, above Pillow's own decompression-bomb ceiling of "
+            f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, which CAMVIZ_MAX_PIXELS cannot lift; "
+            "downscale it")
 
 
 def _short(err: BaseException) -> str:
@@ -180,7 +193,7 @@ def to_rgb(im: Image.Image, label: str = "image") -> Image.Image:
 
 
 def as_rgb_image(source: ImageSource, *, max_pixels: int | None = None,
-                 name: str | None = None) -> Image.Image:
+                 name: str | None = None, note: bool = True) -> Image.Image:
     """Any supported source (path, bytes, PIL image, HxW/HxWxC uint8 array) as RGB PIL."""
     if isinstance(source, Image.Image):
         label = name or "image"
@@ -196,7 +209,7 @@ def as_rgb_image(source: ImageSource, *, max_pixels: int | None = None,
         return to_rgb(source, label)
     if isinstance(source, np.ndarray):
         return to_rgb(_array_to_image(source, name or "array"), name or "array")
-    return load_image(source, max_pixels=max_pixels, name=name)
+    return load_image(source, max_pixels=max_pixels, name=name, note=note)
 
 
 def _array_to_image(arr: np.ndarray, label: str) -> Image.Image:

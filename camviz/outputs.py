@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from camviz.cam import METHODS
-from camviz.errors import ConfigError
 from camviz.explainer import ImageExplanation, safe_name
-from camviz.fileio import atomic_write, file_sha256, make_parents, remove_empty
+from camviz.fileio import atomic_write, check_output, file_sha256, make_parents, remove_empty
 from camviz.handle import LoadedModel
 from camviz.version import __version__
 from camviz.viz import check_style, encode_png, grid, overlay
@@ -154,9 +153,7 @@ def write_outputs(results: Iterable[ImageExplanation], out_dir: str | os.PathLik
     new is left behind.
     """
     alpha, colormap = check_style(alpha, colormap)
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output '{out_dir}' exists and is not a directory; pass another --out")
+    out_dir = check_output(out_dir)
     created = make_parents(out_dir.parent)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     sha256 = model_sha256(loaded)
@@ -190,9 +187,7 @@ def write_comparison(groups: Iterable[Sequence[ImageExplanation]], out_dir: str 
     methods in one labelled grid (each row names model, layer, class and probability).
     Written atomically, file by file; returns the files."""
     alpha, colormap = check_style(alpha, colormap)
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output '{out_dir}' exists and is not a directory; pass another --out")
+    out_dir = check_output(out_dir)
     written = []
     for results in groups:
         first = results[0]

@@ -9,6 +9,7 @@ colour bar, so the bar matches the overlays exactly.
 
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
 from collections.abc import Sequence
@@ -98,6 +99,63 @@ def overlay(rgb: np.ndarray, map01: np.ndarray, alpha: float = 0.5,
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=1)
+def _fonts() -> tuple[tuple[str, frozenset[int]], ...]:
+    """(family, code points) of the default font first, then of every other installed font;
+    read once, on the first label with a character the default font lacks."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    default = font_manager.findfont(font_manager.FontProperties())
+    entries = [(font_manager.FontProperties(fname=default).get_name(), default)]
+    seen = {entries[0][0]}
+    for f in font_manager.fontManager.ttflist:
+        # matplotlib's "Last Resort" font has a box for every character: no better than an escape
+        if f.name not in seen and not f.name.startswith("Last Resort"):
+            seen.add(f.name)
+            entries.append((f.name, f.fname))
+    out = []
+    for family, path in entries:
+        try:
+            out.append((family, frozenset(FT2Font(path).get_charmap())))
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return tuple(out)
+
+
+def drawable(text: str) -> tuple[str, list[str] | None]:
+    """``text`` as matplotlib can draw it without "Glyph missing" warnings: the font families
+    to use (the default, then an installed font that has the missing characters, e.g. a CJK
+    font for Chinese file names; None if the default has them all), and the text with any
+    character no installed font has written as ``\\uXXXX``."""
+    chars = {c for c in text if not c.isspace() and ord(c) >= 128}
+    if not chars:
+        return text, None
+    fonts = _fonts()
+    if not fonts:
+        return text.encode("ascii", "backslashreplace").decode("ascii"), None
+    missing = {c for c in chars if ord(c) not in fonts[0][1]}
+    if not missing:
+        return text, None
+    families = [fonts[0][0]]
+    for family, points in fonts[1:]:
+        if any(ord(c) in points for c in missing):
+            families.append(family)
+            missing = {c for c in missing if ord(c) not in points}
+            if not missing:
+                break
+    text = "".join(c.encode("ascii", "backslashreplace").decode("ascii") if c in missing else c
+                   for c in text)
+    return text, families
+
+
+def _say(draw, text: str, **kwargs) -> None:
+    """Call a matplotlib text setter (set_title, set_ylabel, suptitle ...) through :func:`drawable`."""
+    text, families = drawable(text)
+    if families:
+        kwargs["fontfamily"] = families
+    draw(text, **kwargs)
+
+
 def grid(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Sequence[str] = (),
          col_labels: Sequence[str] = (), cell_titles: Sequence[Sequence[str]] | None = None,
          colormap: str = "jet", title: str = "", colorbar: bool = True,
@@ -159,15 +217,15 @@ def _grid_figure(cells: Sequence[Sequence[np.ndarray | None]], *, row_labels: Se
             if cell_titles is not None and c < len(cell_titles[r]) and cell_titles[r][c]:
                 label.append(cell_titles[r][c])
             if label:
-                ax.set_title("\n".join(label), fontsize=9)
+                _say(ax.set_title, "\n".join(label), fontsize=9)
             if c == 0 and row_labels:
-                ax.set_ylabel(row_labels[r], fontsize=9)
+                _say(ax.set_ylabel, row_labels[r], fontsize=9)
                 if img is None:
                     ax.set_axis_on()
                     for s in ax.spines.values():
                         s.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=10)
+        _say(fig.suptitle, title, fontsize=10)
     if colorbar:
         sm = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=ListedColormap(lut / 255.0, name=colormap))
         bar = fig.colorbar(sm, ax=axes.ravel().tolist(), fraction=0.04, pad=0.02, shrink=0.9)
@@ -214,14 +272,14 @@ def curve_panels(panels: dict[str, dict[str, Sequence[float]]], *, xlabel: str =
         for label, ys in lines.items():
             xs = np.linspace(0.0, 1.0, len(ys))
             ax.plot(xs, ys, label=label, linestyle="--" if label.startswith("random") else "-")
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
+        _say(ax.set_title, name, fontsize=9)
+        _say(ax.set_xlabel, xlabel, fontsize=8)
+        _say(ax.set_ylabel, ylabel, fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=9)
+        _say(fig.suptitle, title, fontsize=9)
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 

@@ -86,8 +86,10 @@ def test_huge_image_rejected_from_header_before_decoding(tmp_path):
 
 def test_pil_hard_bomb_limit_becomes_image_error(tmp_path):
     p = write(tmp_path, "bigbomb.png", png_header_only(20_000, 20_000))  # above PIL's 2x limit
-    with pytest.raises(ImageError, match="too large to decode safely"):
-        load_image(p, max_pixels=10**12)
+    with pytest.raises(ImageError, match="400.0 megapixels, above the 50 MP limit .* CAMVIZ_MAX_PIXELS"):
+        load_image(p)                       # issue 15: camviz's limit, not Pillow's figure
+    with pytest.raises(ImageError, match="Pillow's own decompression-bomb ceiling of 179 MP"):
+        load_image(p, max_pixels=10**12)    # a limit raised above what Pillow will open
 
 
 def test_pixel_limit_is_configurable(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from camviz.cam.outputs import Output, check_output
 from camviz.cam.passes import Probe, run_pass
 from camviz.cam.targets import Objective, Targets, check_score, resolve_contrast, resolve_targets
 from camviz.cam.tokens import RESHAPE_HINT, Reshape
-from camviz.errors import CamvizError, MethodNotApplicable, unknown
+from camviz.errors import CamvizError, MethodNotApplicable, NonFiniteError, unknown
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,12 @@ def _check_images(model: nn.Module, images: object) -> None:
     if param is not None and param.device != images.device:
         raise CamvizError(f"images are on {images.device} but the model is on {param.device}; "
                           f"move them with images.to('{param.device}')")
+    finite = torch.isfinite(images)
+    if images.device.type != "meta" and not bool(finite.all()):
+        first = int((~finite).flatten(1).any(dim=1).nonzero()[0, 0])
+        raise NonFiniteError(f"images hold {int((~finite).sum())} NaN/inf value(s), the first in "
+                             f"image {first}; replace them (torch.nan_to_num) or fix the "
+                             "preprocessing that produced them")
 
 
 def _methods(methods: str | Sequence[str]) -> list[Method]:

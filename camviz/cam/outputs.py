@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor
 
-from camviz.errors import CamvizError
+from camviz.errors import CamvizError, NonFiniteError
 
 Output = int | str | None  # what `output=` accepts: a position, a key/attribute, or automatic
 OUTPUT_HINT = "pass output=<index or key> to choose the (N, classes) logits"
@@ -34,7 +35,26 @@ def select_logits(result: object, output: Output = None) -> Tensor:
         got = tuple(picked.shape) if isinstance(picked, Tensor) else type(picked).__name__
         raise CamvizError(f"the model's output{where} is {got}, not (N, classes) logits; "
                           f"{OUTPUT_HINT}")
+    check_finite_logits(picked)
     return picked
+
+
+def check_finite_logits(logits: Tensor) -> None:
+    """The one NaN guard: every logit camviz reads passes here, so NaN weights (a diverged
+    run's checkpoint) or NaN inputs are refused instead of becoming 'nan' probabilities,
+    a class 0 "explained" with all-zero maps, and bare NaN in a JSON manifest."""
+    bad = ~torch.isfinite(logits.detach())
+    try:
+        found = bool(bad.any())
+    except RuntimeError:   # inside a torch.func transform (vmap/jacrev): no data-dependent check
+        return
+    if found:
+        rows = bad.any(dim=1).nonzero()[:, 0].tolist()
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
+        raise NonFiniteError(
+            f"the model's logits are NaN or infinite for {len(rows)} of {logits.shape[0]} "
+            f"image(s) (index {shown}): its weights or the input hold NaN/inf; use a checkpoint "
+            "saved before training diverged (or retrain with a lower --lr), or fix the input")
 
 
 def _pick(result: object, output: Output) -> tuple[object, str]:

@@ -38,6 +38,19 @@ class Pass:
     modified_in_place: list[str] = field(default_factory=list)  # captured before the change
 
 
+def channel_mismatch(model: nn.Module, images: Tensor) -> CamvizError | None:
+    """After a failed forward: a one-line error if the images' channel count is not what the
+    model's first convolution takes (torch's own message names weight shapes, not the fix)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if conv is None or conv.in_channels == images.shape[1]:
+        return None
+    fix = ("x.mean(dim=1, keepdim=True) for colour to grayscale" if conv.in_channels == 1 else
+           "x.expand(-1, 3, -1, -1) for grayscale to colour" if images.shape[1] == 1 else
+           "convert the images to the model's channels")
+    return CamvizError(f"images have {images.shape[1]} channel(s) but the model takes "
+                       f"{conv.in_channels} (its first convolution); {fix}")
+
+
 def run_pass(model: nn.Module, images: Tensor, layers: Sequence[LayerSpec] | None,
              choose: Callable[[Tensor], tuple[Tensor, Objective]], *,
              gradients: bool = True, jacobians: bool = False, output: Output = None,
@@ -55,7 +68,13 @@ def run_pass(model: nn.Module, images: Tensor, layers: Sequence[LayerSpec] | Non
     finder = LayoutFinder(model, tuple(images.shape[-2:]), reshape)
     with torch.inference_mode(False), torch.enable_grad():
         with capture(model, layers, finder) as cap:
-            logits = select_logits(model(images), output)
+            try:
+                logits = select_logits(model(images), output)
+            except RuntimeError as err:
+                mismatch = channel_mismatch(model, images)
+                if mismatch is None:
+                    raise
+                raise mismatch from err
         names = list(cap.activations) if layers is None else list(resolve_layers(model, layers))
         if not names:
             raise CamvizError(f"no module of the model has a spatial (N, C, h, w) output; "

@@ -23,10 +23,20 @@ from camviz.version import __version__
 COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 1 like every other camviz error (the
+    usage block argparse prints instead is 6-14 lines; `--help` still shows it). Subcommand
+    parsers inherit the class through add_subparsers."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        text = " ".join(message.split())
+        self.exit(1, f"camviz: error: {text}; see `{self.prog} --help`\n")
+
+
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
     """The parser; ``commands``: those registered in full (default: all), the rest as stubs."""
     full = set(COMMANDS if commands is None else commands)
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="camviz",
         description="Train classic CNNs and see where they look (CAM, Grad-CAM, Grad-CAM++).",
         epilog="Set CAMVIZ_DEBUG=1 to see full tracebacks. `camviz COMMAND --help` explains each command.")
@@ -70,16 +80,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"camviz: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("camviz: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"camviz: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that ``finally`` blocks remove staging folders
+    and temporary files, as they do for Ctrl-C (the default action would kill at once)."""
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt   # handled above: exit status 130 after clean-up
+    raise Terminated   # handled above: exit status 143 (128 + SIGTERM) after clean-up
 
 
 def entry() -> None:

@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_app(args: argparse.Namespace) -> int:
     import logging
 
+    from camviz.device import resolve_device
+    from camviz.errors import ConfigError
+    from camviz.hub import checkpoints_folder
+    if args.port is not None and not 1 <= args.port <= 65535:   # before Gradio loads
+        raise ConfigError(f"--port {args.port} is not a TCP port; pass 1..65535, e.g. --port 7860")
+    checkpoints_folder(args.checkpoints_dir)
+    resolve_device(args.device)
     from camviz.app import build_app, launch
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
     demo = build_app(args.checkpoints_dir, device=args.device, model=args.model,

@@ -66,9 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate_cam(args: argparse.Namespace) -> int:
+    from camviz.fileio import check_output
     from camviz.metrics import evaluate_cam
     from camviz.metrics.report import format_table, write_report
     from camviz.train.runtime import start_distributed, stop_distributed
+    if args.out:
+        check_output(args.out)   # before the evaluation runs, not after
     info, device = start_distributed(args.device)   # under torchrun: each rank a share
     try:
         args.device = str(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
@@ -79,10 +80,12 @@ def run_explain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from camviz.explainer import iter_explanations
+    from camviz.fileio import check_output
     from camviz.images import list_images
     from camviz.outputs import write_outputs
     from camviz.viz import check_style
     check_style(args.alpha, args.colormap)
+    check_output(args.out)   # before the model loads, not after the explain work
     paths = list_images(args.images)
     if is_folder_run(args, len(paths)):
         return run_folder(args, paths)
@@ -91,7 +94,8 @@ def run_explain(args: argparse.Namespace) -> int:
                                 target=args.target, topk=args.topk, predictions=max(5, args.topk),
                                 batch_size=args.batch_size, counterfactual=args.counterfactual,
                                 contrast=args.contrast)
-    bar = tqdm(total=len(paths), unit="image", disable=len(paths) < 8, leave=False)
+    bar = tqdm(total=len(paths), unit="image", leave=False,   # a bar only on a terminal
+               disable=len(paths) < 8 or not sys.stderr.isatty())
 
     def shown(items):
         for r in items:
@@ -123,10 +127,12 @@ def run_explain(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace, models: list[str]) -> int:
     """Several models: one labelled grid per image (models x methods), shared class."""
     from camviz.explainer import explain_models
+    from camviz.fileio import check_output
     from camviz.images import list_images
     from camviz.outputs import write_comparison
     from camviz.viz import check_style
     check_style(args.alpha, args.colormap)
+    check_output(args.out)
     from camviz.errors import ConfigError
     if args.topk != 1 or (args.target and len(args.target) > 1):
         raise ConfigError("comparing models explains one class per model; drop --topk and pass "

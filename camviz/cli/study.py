@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_study_cmd(args: argparse.Namespace) -> int:
     from camviz.study import describe, load_study, run_study
+    from camviz.study.runner import check_scale
+    check_scale(limit=args.limit, epochs=args.epochs, jobs=args.jobs, threads=args.threads)
     study = load_study(args.config)
     if args.dry_run:
         for run in study.runs:

@@ -96,6 +96,10 @@ def load_folder(opts: LoadOptions) -> DataSource:
         raise DataError(f"image folder '{root}' has no train/ sub-folder; lay it out as "
                         f"{root}/train/<class>/<images> (optional val/ and test/ beside train/)")
     classes, train, bad = scan_split(root / "train", None, require_all=True)
+    if len(classes) < 2:   # it would "train" to accuracy 1.0 and explain nothing
+        raise DataError(f"image folder '{root}' has one class ('{classes[0]}') in train/; a "
+                        "classifier needs at least two: add a folder per class under "
+                        f"{root}/train/")
     splits: dict = {}
     for name in ("val", "test"):
         if (root / name).is_dir():

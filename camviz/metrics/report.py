@@ -8,6 +8,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from camviz.fileio import check_output, make_parents
 from camviz.metrics.cam_scores import CamEvaluation
 from camviz.metrics.catalog import METRICS
 from camviz.metrics.reference import REFERENCE_MAPS
@@ -151,8 +152,8 @@ def plot_sanity(ev: CamEvaluation, path: str | Path) -> Path:
 def write_report(ev: CamEvaluation, out_dir: str | Path) -> list[Path]:
     """``evaluation.json`` (everything), ``deletion_insertion.png`` and ``sanity.png`` (when
     those metrics were computed) in ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output(out_dir)
+    make_parents(out)
     files = [out / "evaluation.json"]
     files[0].write_text(json.dumps(ev.to_dict(), indent=1) + "\n")
     if ev.curves:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from camviz.errors import ConfigError, did_you_mean
+from camviz.fileio import check_file_name
 from camviz.models import MODELS
 from camviz.train.config import TrainConfig, from_dict, load_yaml, with_recipe
 
@@ -140,7 +141,8 @@ def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
         if key not in STUDY_KEYS:
             raise ConfigError(f"unknown study key '{key}'{did_you_mean(str(key), STUDY_KEYS)} "
                               f"(valid: {', '.join(STUDY_KEYS)})")
-    name = str(data.get("name") or default_name)
+    name = check_file_name(str(data.get("name") or default_name), "study name",
+                           "lenet_fashion_mnist")   # it names the folder runs/studies/<name>
     base = _check_keys("base", data.get("base") or {})
     base.setdefault("register", False)
     runs_in, grid = data.get("runs"), data.get("grid")

@@ -31,6 +31,7 @@ import torch
 import camviz.train
 from camviz.checkpoint import read_meta
 from camviz.errors import ConfigError
+from camviz.fileio import check_output
 from camviz.models import build_model
 from camviz.study.config import Study, StudyRun, describe
 from camviz.train import TrainConfig, TrainingDivergedError, from_dict, resume_config
@@ -60,8 +61,8 @@ class StudyResult:
 
 
 def scale_text(limit: int | None, epochs: int | None) -> str:
-    parts = ([f"--limit {limit} (<= {limit} images per split)"] if limit else []) \
-        + ([f"--epochs {epochs}"] if epochs else [])
+    parts = ([f"--limit {limit} (<= {limit} images per split)"] if limit is not None else []) \
+        + ([f"--epochs {epochs}"] if epochs is not None else [])
     return ("reduced: " + ", ".join(parts)) if parts else "full (as configured)"
 
 
@@ -75,18 +76,27 @@ def seed_major(runs: tuple[StudyRun, ...]) -> list[StudyRun]:
     return [run for _, _, run in sorted(zip(ranks, range(len(runs)), runs), key=lambda t: t[:2])]
 
 
+def check_scale(**values: int | None) -> None:
+    """--limit, --epochs, --jobs, --threads: absent or an integer >= 1 (a 0 is refused, not
+    taken as 'not given')."""
+    for key, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"--{key} must be an integer >= 1, got {value!r}; pass e.g. "
+                              f"--{key} 2 or leave it out")
+
+
 def execute(study: Study, out: str | Path | None = None, *, limit: int | None = None,
             epochs: int | None = None, device: str | None = None, quiet: bool = False,
             jobs: int = 1, threads: int | None = None, train: bool = True,
             progress: Callable[[str], None] | None = None) -> StudyResult:
     """Train every run of ``study`` but its ``skip`` rows (reusing finished runs) and collect
     their rows; ``train=False`` only collects the runs that have finished."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError(f"jobs must be an integer >= 1, got {jobs!r}; pass e.g. --jobs 2")
+    check_scale(limit=limit, epochs=epochs, jobs=jobs, threads=threads)
     threads = threads or torch.get_num_threads()
     per_run = max(1, threads // jobs)
-    out = Path(out) if out else Path("runs") / "studies" / study.name
-    scale = {k: v for k, v in (("limit", limit), ("epochs", epochs), ("device", device)) if v}
+    out = check_output(out, "--out") if out else Path("runs") / "studies" / study.name
+    scale = {k: v for k, v in (("limit", limit), ("epochs", epochs), ("device", device))
+             if v is not None}
     configs = {run.name: from_dict({**run.values, **scale, "out": str(out / "runs" / run.name)})
                for run in study.runs if run.row not in study.skip}
     todo = [run for run in seed_major(study.runs)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from camviz.errors import ConfigError, did_you_mean
-from camviz.fileio import atomic_write
+from camviz.fileio import atomic_write, check_file_name
 from camviz.models import MODELS
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 
@@ -111,6 +111,8 @@ class TrainConfig:
                 raise ConfigError("--backbone-lr has no effect with --freeze backbone; drop one")
         if self.init is not None and not str(self.init).strip():
             raise ConfigError("--init needs a value: imagenet, a checkpoint name or a .safetensors path")
+        if self.name is not None:   # a run folder and a checkpoint file are named after it
+            check_file_name(self.name, "--name", "lenet5-run2")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}; pass --channels 1 or 3")
 
@@ -235,11 +237,25 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' does not exist; pass an existing --config file")
     try:
         data = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {err.start}); save it "
+                          "as UTF-8 YAML") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file '{path}' is not valid YAML ({str(err).splitlines()[0]})") from None
+        raise ConfigError(f"config file '{path}' is not valid YAML: {yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of key: value, not {type(data).__name__}")
     return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """'line L, column C: <problem>' (1-based, as editors count) for a YAML syntax error."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None and isinstance(err, yaml.reader.ReaderError):   # a control character
+        return f"character {err.character!r} at byte {err.position} is not allowed; remove it"
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(err, "context", None)
+    return f"{where}{problem}" + (f" ({context})" if context else "") + "; fix it there"
 
 
 def with_recipe(values: dict[str, Any]) -> dict[str, Any]:

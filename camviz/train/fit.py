@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from camviz.checkpoint import atomic_write, save_checkpoint
-from camviz.errors import CamvizError, ConfigError
+from camviz.errors import CamvizError, ConfigError, DataError
+from camviz.fileio import check_output
 from camviz.train import artifacts, loop, transfer
 from camviz.train.config import TrainConfig, from_dict, load_yaml, save_yaml
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
@@ -136,6 +137,8 @@ class _Run:
         cfg, info = self.config, self.info
         if resume and not cfg.out:
             raise ConfigError("resuming needs the run directory (config.out); use resume_config()")
+        if cfg.out and not resume:   # a bad --out fails now, not after the epochs
+            check_output(cfg.out, "--out")
         state = load_state(Path(cfg.out)) if resume else None
         self.run_dir = Path(broadcast_object(str(new_run_dir(cfg)), info))
         if not resume and info.is_main and (self.run_dir / STATE_FILE).exists():
@@ -171,11 +174,11 @@ class _Run:
             from torch.nn.parallel import DistributedDataParallel
             self.net = DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if info.is_main and self.run_dir.is_dir():
             for stale in self.run_dir.glob(".*.tmp"):   # temp files of a killed write
                 stale.unlink(missing_ok=True)
-            save_yaml(cfg.replace(out=str(self.run_dir)), self.run_dir / "config.yaml")
+        self.config_saved = False   # config.yaml comes with the first epoch's files: a run
+        # that fails before (bad data, divergence) leaves no half a run directory behind
         self.progress.line(
             f"run {self.run_dir}: {cfg.model} on {self.plan.source.name} "
             f"({self.plan.sizes_text()}), input {self.plan.preprocess.channels}x"
@@ -226,6 +229,11 @@ class _Run:
             confusion = all_sum_tensor(val.confusion.to(self.device), info).cpu()
             val_loss_sum = all_sum([val.loss_sum], info, self.device)[0]
             val = loop.EvalStats(val_loss_sum, confusion)
+            if n == 0 or val.n == 0:   # every image of a split failed to decode
+                split = "train" if n == 0 else "val"
+                raise DataError(f"no {split} image of {plan.source.name} could be decoded in epoch "
+                                f"{epoch + 1} (all skipped as unreadable); remove or re-export the "
+                                "unreadable files named in the warnings above")
             if self.scheduler is not None:
                 self.scheduler.step()
             row = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_accuracy": correct / n,
@@ -250,6 +258,10 @@ class _Run:
         """Checkpoints, then metrics, then state.pt last: a kill in between redoes the epoch."""
         rngs = gather_objects(rng_state(), self.info)
         if self.info.is_main:
+            if not self.config_saved:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                save_yaml(self.config.replace(out=str(self.run_dir)), self.run_dir / "config.yaml")
+                self.config_saved = True
             meta = checkpoint_meta(self.config, self.plan, self._metrics(row), epoch, self.init)
             if is_best:
                 save_checkpoint(self.run_dir / "best.safetensors", self.model, meta)

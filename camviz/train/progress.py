@@ -17,7 +17,9 @@ class Progress:
         self._bar = None
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        if not self.enabled:
+        # A bar only on a terminal: in a log file its carriage returns pile up; the per-epoch
+        # line (:meth:`end_epoch`) is written either way.
+        if not self.enabled or not _is_terminal(sys.stderr):
             return
         self._bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, unit="step",
                          dynamic_ncols=True, file=sys.stderr)
@@ -45,3 +47,10 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):   # replaced or closed streams
+        return False

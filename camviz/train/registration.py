@@ -19,6 +19,7 @@ from pathlib import Path
 
 from camviz.checkpoint import file_sha256
 from camviz.errors import ConfigError
+from camviz.fileio import check_file_name, check_output
 
 SHIPPED_LIST = "shipped.json"
 
@@ -33,9 +34,7 @@ def registration_dir(checkpoints_dir: str | os.PathLike | None) -> Path:
 
 def check_name(name: str) -> None:
     """A checkpoint name is one file name: ``--model NAME`` must find it again."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
-        raise ConfigError(f"checkpoint name {name!r} is not a plain file name; pass e.g. "
-                          "--name lenet5-run2 (no '/', no leading '.')")
+    check_file_name(name, "--name", "lenet5-run2")
 
 
 def shipped_hashes(directory: Path) -> dict[str, str]:
@@ -55,10 +54,7 @@ def registration_target(name: str, checkpoints_dir: str | os.PathLike | None, *,
                         overwrite: bool) -> Path:
     """The file a run named ``name`` registers as; raises if it may not be written."""
     check_name(name)
-    directory = registration_dir(checkpoints_dir)
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"--checkpoints-dir '{directory}' is a file, not a folder; pass a folder "
-                          "(it is created if missing)")
+    directory = check_output(registration_dir(checkpoints_dir), "--checkpoints-dir")
     dest = directory / f"{name}.safetensors"
     if not dest.exists():
         return dest

@@ -64,9 +64,12 @@ def test_constant_map():
 
 
 def test_nonfinite_input(images):
+    """Issue 15: NaN input is refused with one line (it used to run and be diagnosed)."""
+    from camviz.errors import NonFiniteError
     x = images.clone()
     x[0, 0, 3, 3] = float("nan")
-    assert "nonfinite" in kinds(run(tiny(), x, layer="features"))
+    with pytest.raises(NonFiniteError, match="images hold 1 NaN/inf value"):
+        run(tiny(), x, layer="features")
 
 
 class WithDropout(nn.Module):

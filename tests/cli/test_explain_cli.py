@@ -212,8 +212,9 @@ def test_help_explains_every_option(capsys):
 def test_class_and_topk_are_exclusive(capsys, grey_ckpt):
     with pytest.raises(SystemExit) as exit_:
         main(["explain", str(CAT), "--checkpoint", str(grey_ckpt), "--class", "1", "--topk", "2"])
-    assert exit_.value.code == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert exit_.value.code == 1     # issue 15: one line and exit 1, like every user error
+    err = capsys.readouterr().err
+    assert "not allowed with argument" in err and err.count("\n") == 1 and "usage:" not in err
 
 
 def test_imagenet_model_from_the_cache(capsys, tmp_path, torch_home, no_download):
