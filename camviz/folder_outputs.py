@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from camviz.errors import ConfigError
-from camviz.explainer import ImageExplanation, notes
+from camviz.explain_notes import notes
+from camviz.explainer import ImageExplanation
 from camviz.fileio import atomic_write
 from camviz.handle import LoadedModel
 from camviz.outputs import model_sha256, write_image_folder

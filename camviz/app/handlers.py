@@ -17,7 +17,8 @@ from camviz.app.models import CAM_LAYER, PREDICTED, ModelCache
 from camviz.app.uploads import _uploaded, check_upload
 from camviz.cam import METHODS
 from camviz.errors import CamvizError, ModelUnavailableError
-from camviz.explainer import explain_images, notes, resolve_methods, safe_name, shared_classes
+from camviz.explain_notes import notes
+from camviz.explainer import explain_images, resolve_methods, safe_name, shared_classes
 from camviz.images import load_image
 from camviz.metrics.on_image import RANDOM, image_faithfulness
 from camviz.outputs import explanation_grid, model_view, overlay_of, write_request_files
