@@ -31,7 +31,7 @@ SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminate
 @pytest.mark.parametrize("sig,code,word", SIGNALS)
 def test_signal_in_process(sig, code, word, ws, assets, monkeypatch):
     import camviz.outputs
-    write_one, calls = camviz.outputs._write_one, []
+    write_one, calls = camviz.outputs.write_image_folder, []
 
     def write_then_signal(*args, **kwargs):   # the second image's folder is half written
         calls.append(1)
@@ -40,7 +40,7 @@ def test_signal_in_process(sig, code, word, ws, assets, monkeypatch):
             os.kill(os.getpid(), sig)
             time.sleep(5)   # the handler raises here
 
-    monkeypatch.setattr(camviz.outputs, "_write_one", write_then_signal)
+    monkeypatch.setattr(camviz.outputs, "write_image_folder", write_then_signal)
     handler = signal.getsignal(signal.SIGTERM)
     out = ws / "outs" / "explained"
     res = run_cli(["explain", str(assets / "img" / "rgb.png"), str(assets / "img" / "gray.png"),
@@ -51,6 +51,8 @@ def test_signal_in_process(sig, code, word, ws, assets, monkeypatch):
 
 
 def test_sigterm_to_a_child_process(ws, assets):
+    """60 images make a folder run (issue 14): each image is recorded once its folder is in
+    place, so SIGTERM leaves complete folders, their records and nothing half-written."""
     sig, code, word = SIGNALS[1]
     images = ws / "many"
     images.mkdir()
@@ -58,19 +60,23 @@ def test_sigterm_to_a_child_process(ws, assets):
         shutil.copy(assets / "img" / "rgb.png", images / f"{i:03d}.png")
     out = ws / "outs" / "explained"
     proc = subprocess.Popen([*CAMVIZ, "explain", str(images), "--model", "tinyrgb", "--batch-size",
-                             "1", "--out", str(out)], env=env_for(ws), cwd=ws,
+                             "1", "--workers", "0", "--out", str(out)], env=env_for(ws), cwd=ws,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    staging = []
+    records = out / ".camviz" / "done-rank0.jsonl"
     while time.monotonic() < deadline and proc.poll() is None:   # wait until it is writing
-        staging = list(out.parent.glob(".explained.staging-*/*")) if out.parent.exists() else []
-        if staging:
+        if records.is_file() and records.read_text().count("\n") >= 1:
             break
         time.sleep(0.05)
-    assert staging, "explain never started writing"
+    assert proc.poll() is None, "the run ended before it could be stopped"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.strip()][-1] == f"camviz: {word}", err
-    assert not out.parent.exists()   # no staging folder, no half an output, not even outs/
+    assert [p.name for p in out.parent.iterdir()] == ["explained"]   # nothing beside --out
+    done = [line for line in records.read_text().splitlines() if line.strip()]
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != ".camviz")
+    assert 1 <= len(done) < 60 and len(folders) == len(done)   # recorded = complete, no half
+    assert not any(p.name.startswith("partial") and any(p.iterdir())
+                   for p in (out / ".camviz").iterdir() if p.is_dir())
