@@ -94,7 +94,13 @@ class FolderWriter:
         then recorded here (in order) by a later :meth:`write` or :meth:`close`."""
         self.pending.append(self.pool.submit(self._files, r))
         while self.pending and (len(self.pending) > self.limit or self.pending[0].done()):
-            self._append(self.pending.popleft().result())
+            self._record_first()
+
+    def _record_first(self) -> None:
+        # recorded before it leaves the queue: a signal in between records it twice (harmless:
+        # the later record of an image replaces the earlier), never not at all
+        self._append(self.pending[0].result())
+        self.pending.popleft()
 
     def _files(self, r: ImageExplanation) -> dict[str, Any]:
         tmp, dest = self.partial / r.name, self.out / r.name
@@ -116,14 +122,19 @@ class FolderWriter:
         return record
 
     def close(self) -> None:
-        """Finish and record the queued images (on an error, record what did finish)."""
+        """Finish and record the queued images. On an error or a signal (even one that
+        arrives while this waits) the images not started are dropped, and every image whose
+        folder is in place is still recorded: records and complete folders stay equal."""
         try:
             while self.pending:
-                self._append(self.pending.popleft().result())
+                self._record_first()
         finally:
             for f in self.pending:
                 f.cancel()
             self.pool.shutdown(wait=True)
+            for f in self.pending:
+                if not f.cancelled() and f.exception() is None:
+                    self._append(f.result())
             os.fsync(self.records.fileno())
             self.records.close()
             shutil.rmtree(self.partial, ignore_errors=True)

@@ -205,3 +205,47 @@ def test_sigterm_in_a_small_run_leaves_nothing(tmp_path, ckpt):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "camviz: terminated" in err   # 128 + SIGTERM
     assert {p.name for p in tmp_path.iterdir()} == {"in"}
+
+
+def test_a_signal_while_close_waits_still_records_every_finished_folder(tmp_path, ckpt, monkeypatch):
+    """The race CI once hit: SIGTERM arrives while ``close`` waits for a queued image; the image
+    then finishes in its thread and its folder lands in place — it must be recorded too."""
+    import threading
+    import types
+
+    import camviz.folder_outputs as fo
+    from camviz.checkpoint import load_checkpoint
+
+    started = threading.Event()
+
+    def slow_write(r, folder, *args, **kwargs):
+        folder.mkdir()
+        (folder / "map.npy").write_bytes(b"x")
+        if r.name == "b":
+            started.set()
+            time.sleep(0.6)   # still writing when the signal arrives
+
+    monkeypatch.setattr(fo, "write_image_folder", slow_write)
+    monkeypatch.setattr(fo, "summary_row", lambda r, loaded: {"name": r.name, "status": "ok"})
+
+    class Stop(Exception):
+        pass
+
+    def raise_stop(signum, frame):
+        raise Stop
+
+    writer = fo.FolderWriter(tmp_path / "out", loaded=load_checkpoint(ckpt), settings={})
+    writer.write(types.SimpleNamespace(name="a"))
+    writer.write(types.SimpleNamespace(name="b"))
+    assert started.wait(5)
+    old = signal.signal(signal.SIGALRM, raise_stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)   # fires while close() waits for "b"
+        with pytest.raises(Stop):
+            writer.close()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != STATE)
+    assert folders == ["a", "b"]
+    assert sorted(r["name"] for r in fo.read_records(tmp_path / "out")) == folders
