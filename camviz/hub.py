@@ -211,41 +211,64 @@ def checkpoint_names(checkpoints_dir: str | os.PathLike | None = None) -> list[s
 
 
 def checkpoints_folder(checkpoints_dir: str | os.PathLike | None) -> Path:
-    """The folder named by ``--checkpoints-dir`` (which must be one), else the default."""
-    if not checkpoints_dir:
+    """The folder named by ``--checkpoints-dir`` or ``$CAMVIZ_CHECKPOINTS`` (which must be
+    one), else the default."""
+    if checkpoints_dir:
+        named, value, fix = "--checkpoints-dir", str(checkpoints_dir), "pass"
+    elif os.environ.get("CAMVIZ_CHECKPOINTS"):
+        named, value, fix = "$CAMVIZ_CHECKPOINTS", os.environ["CAMVIZ_CHECKPOINTS"], "set it to"
+    else:
         return default_checkpoints_dir()
-    cdir = Path(checkpoints_dir).expanduser()
+    cdir = Path(value).expanduser()
     if not cdir.is_dir():
         what = "is a file, not a folder" if cdir.exists() else "does not exist"
-        raise CamvizError(f"--checkpoints-dir '{checkpoints_dir}' {what}; pass the folder that "
-                          "holds your .safetensors checkpoints (or leave it out for ./checkpoints)")
+        raise CamvizError(f"{named} '{value}' {what}; {fix} the folder that holds your "
+                          ".safetensors checkpoints (or leave it out for ./checkpoints)")
     return cdir
 
 
-def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None = None,
-               device: str | torch.device = "cpu", pretrained: bool = True) -> LoadedModel:
-    """Resolve ``name_or_path`` (see the module docstring) and load it in eval mode.
-
-    ``pretrained=False`` builds ImageNet architectures without weights (for ``camviz layers``
-    and ``camviz info``, which need no weights).
-    """
+def model_source(name_or_path: str, *,
+                 checkpoints_dir: str | os.PathLike | None = None) -> tuple[str, Path | None]:
+    """Where :func:`load_model` would take ``name_or_path`` from, without loading it:
+    ``("file", path)``, ``("checkpoint", path)``, ``("imagenet", None)`` or ``("zoo", None)``
+    (an untrained architecture); an unknown name is an error listing the known ones."""
     cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
     target = str(name_or_path)
     path = Path(target).expanduser()
     if path.suffix == ".safetensors" or os.sep in target or path.is_file():
-        return load_checkpoint(path, device=device)
+        return "file", path
     if (cdir / f"{target}.safetensors").is_file():
-        return load_checkpoint(cdir / f"{target}.safetensors", device=device, name=target)
+        return "checkpoint", cdir / f"{target}.safetensors"
     if target in IMAGENET:
-        return load_imagenet(target, pretrained=pretrained, device=device)
+        return "imagenet", None
     if target in MODELS:
-        log.warning("'%s' is an untrained architecture (no checkpoint named so in %s): "
-                    "its predictions and maps are random", target, cdir)
-        return load_zoo(target, device=device)
-    checkpoints_folder(checkpoints_dir)   # a missing or file --checkpoints-dir is the likelier mistake
+        return "zoo", None
+    checkpoints_folder(checkpoints_dir)   # a missing or file checkpoints folder is the likelier mistake
     raise unknown("model", target, sorted(set(checkpoint_names(cdir)) | set(IMAGENET.names())
                                           | set(MODELS.names())),
                   "run `camviz models` to list them, or pass --checkpoint PATH")
+
+
+def load_model(name_or_path: str, *, checkpoints_dir: str | os.PathLike | None = None,
+               device: str | torch.device = "cpu", pretrained: bool = True) -> LoadedModel:
+    """Resolve ``name_or_path`` (see the module docstring and :func:`model_source`) and load
+    it in eval mode.
+
+    ``pretrained=False`` builds ImageNet architectures without weights (for ``camviz layers``
+    and ``camviz info``, which need no weights).
+    """
+    target = str(name_or_path)
+    kind, path = model_source(target, checkpoints_dir=checkpoints_dir)
+    if kind == "file":
+        return load_checkpoint(path, device=device)
+    if kind == "checkpoint":
+        return load_checkpoint(path, device=device, name=target)
+    if kind == "imagenet":
+        return load_imagenet(target, pretrained=pretrained, device=device)
+    cdir = Path(checkpoints_dir).expanduser() if checkpoints_dir else default_checkpoints_dir()
+    log.warning("'%s' is an untrained architecture (no checkpoint named so in %s): "
+                "its predictions and maps are random", target, cdir)
+    return load_zoo(target, device=device)
 
 
 @dataclass(frozen=True)

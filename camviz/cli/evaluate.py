@@ -33,7 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from camviz.errors import DataError
+    from camviz.hub import model_source
     from camviz.train import evaluate_model
+    if not args.dataset and not args.checkpoint:   # decided before loading (and its warnings)
+        kind, _ = model_source(args.model, checkpoints_dir=args.checkpoints_dir)
+        if kind in ("imagenet", "zoo"):
+            raise DataError(f"model '{args.model}' is not a camviz checkpoint, so it names no data "
+                            "set to evaluate on; pass --dataset NAME (see `camviz evaluate --help`)")
     loaded = load_from_args(args)
     dataset = args.dataset or loaded.meta.get("dataset")
     if not dataset:
