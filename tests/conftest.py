@@ -45,6 +45,16 @@ def skip_unless_installed(dataset: str) -> None:
             pytest.skip(f"{dataset} is not installed here (apt-get install dataset-fashion-mnist)")
 
 
+@pytest.fixture(scope="session")
+def colour_ckpt(tmp_path_factory):
+    """A seeded 12-class RGB ResNet-14 checkpoint (32 px, width 0.25) shared by the explain-layer
+    and outputs-layer tests (test files may define their own fixture of this name)."""
+    from zoo_checkpoints import make_checkpoint
+    return make_checkpoint(tmp_path_factory.mktemp("ck") / "colour.safetensors", seed=1,
+                           classes=[f"thing{i}" for i in range(12)], in_channels=3,
+                           input_size=32, width=0.25)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module's tests (training runs compared across processes)."""

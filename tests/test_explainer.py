@@ -33,13 +33,6 @@ def grey_ckpt(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def colour_ckpt(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("ck") / "colour.safetensors", seed=1,
-                           classes=[f"thing{i}" for i in range(12)], in_channels=3,
-                           input_size=32, width=0.25)
-
-
-@pytest.fixture(scope="module")
 def grey(grey_ckpt):
     return load_checkpoint(grey_ckpt)
 
