@@ -21,15 +21,13 @@ import numpy as np
 
 from camviz.cam import METHODS, explain, resolve_layers
 from camviz.cam.targets import check_score
+from camviz.catalog import DEFAULT_METHODS
 from camviz.errors import ConfigError, MethodNotApplicable, NonFiniteError
 from camviz.handle import LoadedModel, model_input, preprocess
 from camviz.images import ImageSource, as_rgb_image, display_image
 
 log = logging.getLogger(__name__)
 
-#: Methods run when none are asked for; ``cam`` is dropped (with an info log) for models
-#: whose target layer does not feed a GAP → linear head.
-DEFAULT_METHODS = ("cam", "gradcam", "gradcampp")
 DISPLAY_SIZE = 320  # longest side of the display image, in pixels
 
 

@@ -22,14 +22,13 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from camviz.catalog import DEFAULT_MAX_PIXELS
 from camviz.errors import ConfigError, ImageError
 
 log = logging.getLogger(__name__)
 
 #: Suffixes picked up when a directory is given (files named explicitly are always tried).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-#: Default decompression-bomb guard; override with ``max_pixels=`` or ``$CAMVIZ_MAX_PIXELS``.
-DEFAULT_MAX_PIXELS = 50_000_000
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from camviz.catalog import DATASETS, PRECISIONS
 from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from camviz.data import dataset_names
     p = sub.add_parser("evaluate", help=command_help("evaluate"),
                        description="Score a trained model on a split, preprocessed exactly as in its "
                                    "training (input size, channels, mean/std from the checkpoint).")
     add_model_args(p)
-    p.add_argument("--dataset", metavar="NAME", help=f"{', '.join(dataset_names())} "
+    p.add_argument("--dataset", metavar="NAME", help=f"{', '.join(DATASETS)} "
                    "(default: the one the checkpoint was trained on)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test",
                    help="which split (val = the training run's seeded validation split; default: test)")
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where data set files are (default: $CAMVIZ_DATA or ./data)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download; missing files are an error naming where to put them")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="as in training: auto uses bf16 where the hardware has it (default: auto)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -6,45 +6,50 @@ from __future__ import annotations
 import argparse
 import json
 
+from camviz.catalog import (
+    BASELINES,
+    DATASETS,
+    DEFAULT_METHODS,
+    DEFAULT_N,
+    GROUND_TRUTH,
+    METHODS,
+    METRICS,
+    SANITY_THRESHOLD,
+)
 from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from camviz.cam import METHODS
-    from camviz.data import dataset_names
-    from camviz.metrics import BASELINES, GROUND_TRUTH, METRICS
-    from camviz.metrics.cam_scores import DEFAULT_N
-    from camviz.metrics.sanity import SANITY_THRESHOLD
     p = sub.add_parser(
         "evaluate-cam", help=command_help("evaluate-cam"),
         description="Explain the true class of the first N images of a split with each method at "
                     "each layer and print one row per method x layer, then the same metrics for a "
                     "random map and a centred Gaussian (maps that ignore the model). Localisation "
                     "(pointing game, energy inside the mask, IoU) needs a data set with object "
-                    f"masks ({', '.join(GROUND_TRUTH.names())}); faithfulness (deletion/insertion "
+                    f"masks ({', '.join(GROUND_TRUTH)}); faithfulness (deletion/insertion "
                     "AUC, average drop, increase in confidence) and the cascading-randomisation "
                     "sanity check work on any data set. See docs/cam_metrics.md. Under `torchrun "
                     "--nproc_per_node N -m camviz evaluate-cam ...` each process scores every "
                     "N-th image and rank 0 prints the table over all of them.")
     a = p.add_argument
     add_model_args(p)
-    a("--dataset", metavar="NAME", help=f"{', '.join(dataset_names())} (default: the one the "
+    a("--dataset", metavar="NAME", help=f"{', '.join(DATASETS)} (default: the one the "
       "checkpoint was trained on)")
     a("--split", choices=("test", "val", "train"), default="test", help="(default: test)")
     a("--n", "--num-images", dest="n", type=int, metavar="N", help=f"score the first N images "
       f"(default: {DEFAULT_N}, or the whole split if smaller); under torchrun spell it "
       "--num-images (torchrun reads --n as its own --nnodes/--nproc_per_node)")
-    a("--methods", nargs="+", metavar="M", help=f"{', '.join(METHODS.names())} (default: cam, "
-      "gradcam, gradcampp; cam is skipped, with a note, at layers not feeding a GAP -> linear head)")
+    a("--methods", nargs="+", metavar="M", help=f"{', '.join(METHODS)} (default: "
+      f"{', '.join(DEFAULT_METHODS)}; cam is skipped, with a note, at layers not feeding a GAP -> linear head)")
     a("--layers", nargs="+", metavar="L", help="layers to explain (default: the model's CAM "
       "layer; `camviz layers --model X` lists them)")
-    a("--metrics", nargs="+", metavar="NAME", help=f"{', '.join(METRICS.names())} (default: all "
+    a("--metrics", nargs="+", metavar="NAME", help=f"{', '.join(METRICS)} (default: all "
       "that apply to the data set)")
     a("--steps", type=int, default=20, metavar="S",
       help="points of the deletion/insertion curves: pixels move in S equal parts (default: 20)")
     a("--deletion-baseline", default="zeros", metavar="B", help=f"what deleted pixels become: "
-      f"{', '.join(BASELINES.names())} (default: zeros = the training mean colour)")
+      f"{', '.join(BASELINES)} (default: zeros = the training mean colour)")
     a("--insertion-baseline", default="blur", metavar="B",
       help="what insertion starts from (default: blur, as RISE)")
     a("--tolerance", type=float, metavar="PX", help="pointing-game tolerance in pixels (default: "

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from camviz.catalog import COLORMAPS, DEFAULT_MAX_PIXELS, DEFAULT_METHODS, METHODS
 from camviz.cli.commands import command_help
 from camviz.cli.common import add_device_arg, add_model_args, load_from_args
 from camviz.cli.explain_folder import FEW_IMAGES, add_folder_args, is_folder_run, run_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from camviz.cam import METHODS
-    from camviz.explainer import DEFAULT_METHODS
-    from camviz.images import DEFAULT_MAX_PIXELS
-    from camviz.viz import COLORMAPS
     p = sub.add_parser(
         "explain", help=command_help("explain"),
         description="Classify images and explain the chosen class(es) with CAM methods. Prints "
@@ -44,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="layer to explain, repeatable (default: the model's CAM layer; "
                         "`camviz layers` lists them)")
     p.add_argument("--method", action="append", metavar="M",
-                   help=f"CAM method, repeatable: {', '.join(METHODS.names())} (default: "
+                   help=f"CAM method, repeatable: {', '.join(METHODS)} (default: "
                         f"{', '.join(DEFAULT_METHODS)}; cam is skipped where the model has no "
                         "GAP->linear head)")
     which = p.add_mutually_exclusive_group()
@@ -62,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, metavar="A",
                    help="heat-map opacity over the image, 0..1 (default: 0.5)")
     p.add_argument("--colormap", default="jet", metavar="NAME",
-                   help=f"OpenCV colour map: {', '.join(COLORMAPS.names())} (default: jet)")
+                   help=f"OpenCV colour map: {', '.join(COLORMAPS)} (default: jet)")
     p.add_argument("--out", default="out/explain", metavar="DIR",
                    help="output folder, one subfolder per image (default: out/explain)")
     p.add_argument("--batch-size", type=int, default=16, metavar="N",

@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from camviz.catalog import DATASETS, FREEZE, OPTIMIZERS, PRECISIONS, SCHEDULERS
+from camviz.catalog import TRAIN_DEFAULTS as _D
 from camviz.cli.commands import command_help
-from camviz.train.config import FREEZE, PRECISIONS, TrainConfig
 
-_D = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 S = argparse.SUPPRESS   # unset flags stay out of the namespace, so YAML values survive
 RECIPE = "(default: the model's recipe, see `camviz info --model ARCH`)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from camviz.data import dataset_names
-    from camviz.train.optim import OPTIMIZERS, SCHEDULERS
     p = sub.add_parser(
         "train", help=command_help("train"),
         description="Train a zoo architecture. Writes runs/<name>-<time>/ (config.yaml, metrics.csv/json, "
@@ -33,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
       "(only --epochs, --device, --workers, --checkpoints-dir, --no-register, --overwrite may change)")
     a("--model", default=S, metavar="ARCH", help=f"zoo architecture, see `camviz models` (default: {_D['model']})")
     a("--dataset", default=S, metavar="NAME",
-      help=f"{', '.join(dataset_names())} (default: {_D['dataset']})")
+      help=f"{', '.join(DATASETS)} (default: {_D['dataset']})")
     a("--opt", dest="model_options", action="append", default=S, metavar="KEY=VALUE",
       help="model option, repeatable, e.g. --opt activation=relu --opt width=0.5 (see `camviz info`)")
     a("--data-dir", default=S, metavar="DIR", help="where data set files are (default: $CAMVIZ_DATA or ./data)")
@@ -52,11 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--limit", type=int, default=S, metavar="N", help="use at most N images per split (quick runs)")
     a("--epochs", type=int, default=S, metavar="N", help=RECIPE)
     a("--batch-size", type=int, default=S, metavar="N", help="per process " + RECIPE)
-    a("--optimizer", default=S, help=f"{', '.join(OPTIMIZERS.names())} " + RECIPE)
+    a("--optimizer", default=S, help=f"{', '.join(OPTIMIZERS)} " + RECIPE)
     a("--lr", type=float, default=S, metavar="F", help="learning rate " + RECIPE)
     a("--momentum", type=float, default=S, metavar="F", help=f"sgd momentum (default: {_D['momentum']})")
     a("--weight-decay", type=float, default=S, metavar="F", help="(default: the recipe's, else adamw 0.01, others 0)")
-    a("--scheduler", default=S, help=f"{', '.join(SCHEDULERS.names())} " + RECIPE)
+    a("--scheduler", default=S, help=f"{', '.join(SCHEDULERS)} " + RECIPE)
     a("--step-size", type=int, default=S, metavar="N", help=f"step scheduler: epochs per decay (default: {_D['step_size']})")
     a("--gamma", type=float, default=S, metavar="F", help=f"step scheduler: decay factor (default: {_D['gamma']})")
     a("--label-smoothing", type=float, default=S, metavar="F", help="(default: 0)")
@@ -95,8 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from camviz.errors import ConfigError
-    from camviz.train import build_config, parse_options, resume_config, train
-    flags = {k: v for k, v in vars(args).items() if k in _D or k == "model_options"}
+    from camviz.train import TrainConfig, build_config, parse_options, resume_config, train
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    flags = {k: v for k, v in vars(args).items() if k in fields}
     if "model_options" in flags:
         flags["model_options"] = parse_options(flags["model_options"])
     if args.resume:

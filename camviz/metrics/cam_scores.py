@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from camviz.cam import explain
+from camviz.catalog import DEFAULT_N
 from camviz.data import load_dataset, make_loader, resize_masks, resolve_dataset
 from camviz.data.base import SPLITS
 from camviz.data.shapes import shapes_split
@@ -36,8 +37,6 @@ from camviz.registry import Registry
 from camviz.train.accuracy import check_compatible
 
 log = logging.getLogger(__name__)
-
-DEFAULT_N = 200   # images scored when ``n`` is not given (or the whole split if smaller)
 
 #: Data sets with an exact object mask per image: ``masks(split, n) -> (masks, labels)``,
 #: bool (n, H, W) and int64 (n,) for the first n images of the data set's split, in order.

@@ -18,11 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from camviz.catalog import SANITY_THRESHOLD  # noqa: F401  (read as sanity.SANITY_THRESHOLD)
 from camviz.errors import CamvizError
-
-#: A method is flagged when its rank correlation after the explained layer was randomised
-#: stays above this (Adebayo et al. show such maps side by side; 0.5 is our cut).
-SANITY_THRESHOLD = 0.5
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)

@@ -19,13 +19,11 @@ from typing import Any
 
 import yaml
 
+from camviz.catalog import FREEZE, PRECISIONS
 from camviz.errors import ConfigError, did_you_mean
 from camviz.fileio import atomic_write, check_file_name
 from camviz.models import MODELS
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
-
-PRECISIONS = ("auto", "fp32", "bf16")
-FREEZE = ("none", "backbone")
 
 
 @dataclass(frozen=True)
