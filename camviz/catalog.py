@@ -7,7 +7,8 @@ reads this leaf module instead. Two kinds of entry:
 - plain defaults (``DEFAULT_METHODS``, ``DEFAULT_MAX_PIXELS``, ``DEFAULT_N``,
   ``SANITY_THRESHOLD``, ``PRECISIONS``, ``FREEZE``) are defined here and re-exported by the
   modules that use them, so each is written once;
-- registry names (``METHODS``, ``COLORMAPS``, ``DATASETS``, ...) are copies of names that
+- ``COLORMAPS`` is defined here too (``camviz.viz`` registers exactly these);
+- registry names (``METHODS``, ``DATASETS``, ...) are copies of names that
   are registered beside their code. ``tests/test_catalog.py`` checks every copy against its
   registry (and ``TRAIN_DEFAULTS`` against ``TrainConfig``) and names the entry that drifted.
 
@@ -25,7 +26,7 @@ METHODS = ("cam", "gradcam", "xgradcam", "hirescam", "layercam", "gradcampp", "s
 #: Methods run when none are asked for; ``cam`` is dropped (with an info log) for models
 #: whose target layer does not feed a GAP → linear head.
 DEFAULT_METHODS = ("cam", "gradcam", "gradcampp")
-#: ``camviz.viz.COLORMAPS.names()``: OpenCV's colour maps (``cv2.COLORMAP_*``), sorted.
+#: OpenCV's colour maps (``cv2.COLORMAP_*``, all in opencv >= 4.8) that ``camviz.viz`` registers.
 COLORMAPS = ("autumn", "bone", "cividis", "cool", "deepgreen", "hot", "hsv", "inferno", "jet",
              "magma", "ocean", "parula", "pink", "plasma", "rainbow", "spring", "summer", "turbo",
              "twilight", "twilight_shifted", "viridis", "winter")

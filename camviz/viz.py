@@ -22,16 +22,16 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
+from camviz import catalog
 from camviz.errors import ConfigError
 from camviz.fileio import atomic_write
 from camviz.registry import Registry
 
-#: Colour map name (``cv2.COLORMAP_JET`` → ``"jet"``) → OpenCV colormap id.
-_CV2_MAPS = {a[len("COLORMAP_"):].lower(): int(getattr(cv2, a))
-             for a in sorted(dir(cv2)) if a.startswith("COLORMAP_")}
-COLORMAPS: Registry[int] = Registry("colormap", hint="valid: " + ", ".join(_CV2_MAPS))
-for _name, _code in _CV2_MAPS.items():
-    COLORMAPS.register(_name, _code)
+#: Colour map name (``cv2.COLORMAP_JET`` → ``"jet"``) → OpenCV colormap id; the names are
+#: :data:`camviz.catalog.COLORMAPS` (one list, readable without OpenCV for ``--help``).
+COLORMAPS: Registry[int] = Registry("colormap", hint="valid: " + ", ".join(catalog.COLORMAPS))
+for _name in catalog.COLORMAPS:
+    COLORMAPS.register(_name, int(getattr(cv2, f"COLORMAP_{_name.upper()}")))
 
 
 def check_alpha(alpha: float) -> float:

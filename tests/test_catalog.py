@@ -7,6 +7,7 @@ import ast
 import dataclasses
 from pathlib import Path
 
+import cv2
 import pytest
 
 from camviz import catalog, explainer, images
@@ -20,7 +21,6 @@ from camviz.viz import COLORMAPS
 #: catalog entry -> the names its registry holds now.
 COPIES = {
     "METHODS": METHODS.names,
-    "COLORMAPS": COLORMAPS.names,
     "DATASETS": dataset_names,
     "METRICS": METRICS.names,
     "BASELINES": BASELINES.names,
@@ -71,7 +71,7 @@ def test_defaults_are_defined_once(entry):
 
 def test_every_catalog_entry_is_checked():
     public = {n for n in vars(catalog) if n.isupper()}
-    assert public == set(COPIES) | set(REEXPORTS) | {"TRAIN_DEFAULTS"}
+    assert public == set(COPIES) | set(REEXPORTS) | {"TRAIN_DEFAULTS", "COLORMAPS"}   # COLORMAPS: viz reads them
 
 
 def test_drift_names_the_entry(monkeypatch):
@@ -90,3 +90,11 @@ def test_catalog_is_a_leaf():
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= {"__future__", "types"}, imported
+
+
+def test_colormaps_are_the_catalogs_each_a_distinct_opencv_map():
+    """viz registers exactly the catalog's names (one list); each is its own cv2 colour map."""
+    assert COLORMAPS.names() == sorted(catalog.COLORMAPS)
+    codes = [COLORMAPS.get(n) for n in catalog.COLORMAPS]
+    assert len(set(codes)) == len(codes)
+    assert all(getattr(cv2, f"COLORMAP_{n.upper()}") == c for n, c in zip(catalog.COLORMAPS, codes))
