@@ -2,7 +2,7 @@
 
 The registries that own these names import torch (CAM methods, data sets, metrics,
 optimizers) or OpenCV (colour maps), and importing them costs 5-8 s; a command's ``--help``
-reads this leaf module instead. Two kinds of entry:
+reads this leaf module instead. Three kinds of entry:
 
 - plain defaults (``DEFAULT_METHODS``, ``DEFAULT_MAX_PIXELS``, ``DEFAULT_N``,
   ``SANITY_THRESHOLD``, ``PRECISIONS``, ``FREEZE``) are defined here and re-exported by the
