@@ -29,7 +29,14 @@ CSS = ("#explain-image img, #compare-image img "
        "{ min-height: 0; max-height: none; } "
        # captions (method · layer · class p) wrap instead of ending in an ellipsis
        "#explain-gallery .caption-label, #compare-gallery .caption-label "
-       "{ white-space: normal; overflow: visible; text-overflow: clip; }")
+       "{ white-space: normal; overflow: visible; text-overflow: clip; } "
+       # ... below their overlay, not over its bottom (Gradio draws captions on the picture)
+       "#explain-gallery .thumbnail-item, #compare-gallery .thumbnail-item "
+       "{ display: flex; flex-direction: column; aspect-ratio: auto; height: auto; } "
+       "#explain-gallery .thumbnail-item > img, #compare-gallery .thumbnail-item > img "
+       "{ aspect-ratio: 1 / 1; height: auto; flex: none; } "
+       "#explain-gallery .caption-label, #compare-gallery .caption-label "
+       "{ position: static; max-width: none; border-left: none; border-radius: 0; }")
 #: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
 DEFAULT_MODEL = "resnet18-fashion-mnist"
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
@@ -170,6 +177,7 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                                                elem_id="compare-grid"))
                     c_table = gr.Dataframe(headers=["model"] + [f"top {i + 1}" for i in range(TOP_K)],
                                            interactive=False, label="Predictions", wrap=True,
+                                           column_widths=["20%"] + ["16%"] * TOP_K,
                                            elem_id="compare-table")
                     c_gallery = gr.Gallery(label="Each overlay (model · layer · method · class p)",
                                            format="png", columns=3, object_fit="contain",
