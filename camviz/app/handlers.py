@@ -145,7 +145,18 @@ class Handlers:
                 progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
         """Overlays (one per method that applies, drawn in memory), top-5 label, a status line
         with notes, and the image as the model sees it. Nothing is written for download here
-        (see :meth:`downloads`): the overlays are on the page at once."""
+        (see :meth:`downloads`): the overlays are on the page at once. The API's call; the page
+        runs it as :meth:`explain_overlays` then :meth:`explain_details`."""
+        gallery, shown = self.explain_overlays(image, model, layer, methods, target, alpha,
+                                               colormap, progress)
+        return (gallery, *self.explain_details(shown))
+
+    @_user_errors
+    def explain_overlays(self, image: str | None, model: str, layer: str | None,
+                         methods: list[str], target: str | None, alpha: float, colormap: str,
+                         progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio injects it)
+        """The page's first step: only the overlays, so they are painted before the rest, and
+        what :meth:`explain_details` needs (kept in the session, never sent to the page)."""
         alpha, colormap = check_style(alpha, colormap)
         t0 = time.perf_counter()
         entry, layer, r = self._explain(image, model, layer, methods, target, progress)
@@ -153,11 +164,18 @@ class Handlers:
         gallery = [(overlay_of(r, layer, m, alpha=alpha, colormap=colormap),
                     f"{METHODS.get(m).title} · {layer} · {tname} {r.probs[t]:.2f}")
                    for m in r.methods]
+        return gallery, (entry, layer, r, time.perf_counter() - t0)
+
+    def explain_details(self, shown: tuple):
+        """The page's second step: the top-5 label, the status line with its notes, and the
+        image as the model sees it, for the explanation :meth:`explain_overlays` just drew."""
+        entry, layer, r, seconds = shown
+        t, tname = r.targets[0], entry.class_labels[r.targets[0]]
         label = {entry.class_labels[c]: p for c, (_, p) in zip(r.top_indices, r.predictions)}
         status = (f"Explained **{tname}** (p = {r.probs[t]:.3f}) at `{layer}` of **{r.model}** "
-                  f"in {time.perf_counter() - t0:.2f} s.")
+                  f"in {seconds:.2f} s.")
         status += "".join(f"\n- {note}" for note in notes(r, entry.loaded))
-        return gallery, label, status, model_view(r)
+        return label, status, model_view(r)
 
     @_user_errors
     def downloads(self, image: str | None, model: str, layer: str | None, methods: list[str],

@@ -29,9 +29,19 @@ CSS = ("#explain-image img, #compare-image img "
        "{ min-height: 0; max-height: none; } "
        # captions (method · layer · class p) wrap instead of ending in an ellipsis
        "#explain-gallery .caption-label, #compare-gallery .caption-label "
-       "{ white-space: normal; overflow: visible; text-overflow: clip; }")
+       "{ white-space: normal; overflow: visible; text-overflow: clip; } "
+       # ... below their overlay, not over its bottom (Gradio draws captions on the picture)
+       "#explain-gallery .thumbnail-item, #compare-gallery .thumbnail-item "
+       "{ display: flex; flex-direction: column; aspect-ratio: auto; height: auto; } "
+       "#explain-gallery .thumbnail-item > img, #compare-gallery .thumbnail-item > img "
+       "{ aspect-ratio: 1 / 1; height: auto; flex: none; } "
+       "#explain-gallery .caption-label, #compare-gallery .caption-label "
+       "{ position: static; max-width: none; border-left: none; border-radius: 0; }")
 #: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
 DEFAULT_MODEL = "resnet18-fashion-mnist"
+#: Explain paints the overlays first, then the label, status and model input (False: one
+#: event updates all four, as before; benchmarks/app_click.py times both in one run).
+PAINT_OVERLAYS_FIRST = True
 MAX_FILE_SIZE = "20mb"         # uploads above this are refused by Gradio (HTTP 413)
 SEED_003 = ("resnet18", "resnet50", "densenet121")  # the comparison preselected when cached
 
@@ -170,6 +180,7 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                                                elem_id="compare-grid"))
                     c_table = gr.Dataframe(headers=["model"] + [f"top {i + 1}" for i in range(TOP_K)],
                                            interactive=False, label="Predictions", wrap=True,
+                                           column_widths=["20%"] + ["16%"] * TOP_K,
                                            elem_id="compare-table")
                     c_gallery = gr.Gallery(label="Each overlay (model · layer · method · class p)",
                                            format="png", columns=3, object_fit="contain",
@@ -185,9 +196,21 @@ def build_app(checkpoints_dir: str | os.PathLike | None = None, device: str | to
                             api_name="layer_list_after_model", api_visibility="private")
         image.upload(h.check_upload, image, image, api_name="check_upload")
         c_image.upload(h.check_upload, c_image, c_image, api_visibility="private")
-        run.click(h.explain, [image, model, layer, methods, target, alpha, colormap],
-                  [gallery, label, status, seen], api_name="explain",
+        explain_in = [image, model, layer, methods, target, alpha, colormap]
+        if PAINT_OVERLAYS_FIRST:
+            # the page paints the overlays as soon as they are drawn, then the label, status
+            # and model input (one event updating all four held the overlays back while the
+            # page rendered the other three); the API's /explain still returns all four
+            shown = gr.State()
+            run.click(h.explain_overlays, explain_in, [gallery, shown], api_visibility="private",
+                      concurrency_limit=concurrency
+                      ).success(h.explain_details, shown, [label, status, seen],
+                                api_visibility="private", show_progress="hidden")
+            gr.on([], h.explain, explain_in, [gallery, label, status, seen], api_name="explain",
                   concurrency_limit=concurrency)
+        else:
+            run.click(h.explain, explain_in, [gallery, label, status, seen], api_name="explain",
+                      concurrency_limit=concurrency)
         files.click(h.downloads, [image, model, layer, methods, target, alpha, colormap],
                     [maps, pngs], api_name="downloads", concurrency_limit=concurrency)
         faith.click(h.faithfulness, [image, model, layer, methods, target], [faith_plot, faith_text],

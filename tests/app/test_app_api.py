@@ -352,3 +352,33 @@ def test_explain_ships_the_overlays_only_and_files_when_asked(server, client):
     for item, png in zip(result[0], pngs):
         with Image.open(item["image"]) as shown, Image.open(png) as file:
             np.testing.assert_array_equal(np.asarray(shown.convert("RGB")), np.asarray(file.convert("RGB")))
+
+
+def test_the_page_paints_the_overlays_first_then_the_rest_as_the_api_returns_them(server):
+    """The page's click is two steps (overlays, then label/status/model input, only after a
+    success); together they give what the API's one /explain call gives."""
+    fns = {f.api_name: f for f in server.demo.fns.values()}
+    first, then, api = fns["explain_overlays"], fns["explain_details"], fns["explain"]
+
+    def ids(blocks):
+        return [getattr(b, "elem_id", None) for b in blocks]
+
+    assert ids(api.outputs) == ["explain-gallery", "explain-label", "explain-status", "explain-seen"]
+    assert ids(first.outputs)[0] == "explain-gallery" and len(first.outputs) == 2
+    assert first.outputs[1].stateful                     # kept in the session, not sent
+    assert first.targets and first.targets[0][1] == "click" and first.api_visibility == "private"
+    assert ids(then.outputs) == ["explain-label", "explain-status", "explain-seen"]
+    assert then.trigger_after == first._id and then.trigger_only_on_success
+    assert not api.targets                               # API only: no second run per click
+
+    args = (str(CAT), "resnet14-tiny", "layer3", DEFAULT, PREDICTED, 0.4, "viridis")
+    gallery, shown = first.fn(*args)
+    label, status, seen = then.fn(shown)
+    g, lab, st, sn = api.fn(*args)
+    assert [c for _, c in gallery] == [c for _, c in g] and len(g) == 2   # CAM does not apply
+    for (a, _), (b, _) in zip(gallery, g):
+        np.testing.assert_array_equal(a, b)
+    assert label == lab and set(label) <= set(FASHION_CLASSES)
+    timing = re.compile(r" in \d+\.\d\d s\.")
+    assert timing.sub("", status) == timing.sub("", st) and "does not apply" in status
+    np.testing.assert_array_equal(seen, sn)

@@ -96,9 +96,9 @@ def test_layer_list_blocks_first_default_once_and_show_all(server, browser_page,
     assert len(every) > 2 * len(blocks) and any("BatchNorm" in b for b in every)
 
 
-def test_compare_three_models_by_two_methods(server, browser_page, choose):
+def _compare_three_by_two(server, page):
+    """Compare: the cat through the 3 tiny models x Grad-CAM, Grad-CAM++ (6 overlays)."""
     from playwright.sync_api import expect
-    page = browser_page
     page.goto(server.url)
     page.get_by_role("tab", name="Compare").click()
     page.set_input_files("#compare-image input[type=file]", str(CAT))
@@ -113,13 +113,72 @@ def test_compare_three_models_by_two_methods(server, browser_page, choose):
     expect(page.locator("#compare-status")).to_contain_text("3 model(s) × 2 method(s): 6 maps",
                                                             timeout=60_000)
     expect(page.locator("#compare-gallery img")).to_have_count(6)
+    expect(page.locator("#compare-gallery .caption-label")).to_have_count(6)
+
+
+def test_compare_three_models_by_two_methods(server, browser_page):
+    from playwright.sync_api import expect
+    page = browser_page
+    _compare_three_by_two(server, page)
     # each caption (model · layer · method · class p) is readable whole, not cut by an ellipsis
     captions = page.locator("#compare-gallery .caption-label")
-    expect(captions).to_have_count(6)
     for i in range(6):
         cut = captions.nth(i).evaluate("e => e.scrollWidth > e.clientWidth + 1")
         assert not cut, captions.nth(i).inner_text()
     expect(page.locator("#compare-grid img")).to_be_visible()
+
+
+# the box of each gallery image and of its caption, in page pixels
+_BOXES = """sel => [...document.querySelectorAll(sel + ' .thumbnail-item')].map(item => {
+    const box = e => { const b = e.getBoundingClientRect();
+                       return {top: b.top, bottom: b.bottom, left: b.left, right: b.right}; };
+    return {img: box(item.querySelector('img')), caption: box(item.querySelector('.caption-label')),
+            text: item.querySelector('.caption-label').innerText};
+})"""
+
+
+@pytest.mark.parametrize("gallery", ["#compare-gallery", "#explain-gallery"])
+def test_gallery_captions_sit_below_their_overlays(server, browser_page, choose, gallery):
+    """A wrapped caption used to be drawn over the bottom ~40 px of its overlay."""
+    from playwright.sync_api import expect
+    page = browser_page
+    if gallery == "#compare-gallery":
+        _compare_three_by_two(server, page)
+    else:
+        _open(server, page)
+        choose(page, "Model", "resnet14-tiny")
+        expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny")
+        page.click("#explain-run")
+        expect(page.locator("#explain-gallery .caption-label")).to_have_count(3, timeout=60_000)
+    page.wait_for_timeout(300)                 # the images' layout settles after decoding
+    outer = page.locator(gallery).bounding_box()
+    items = page.evaluate(_BOXES, gallery)
+    assert items
+    for it in items:
+        img, cap = it["img"], it["caption"]
+        overlap = (min(img["bottom"], cap["bottom"]) - max(img["top"], cap["top"]) > 0.5
+                   and min(img["right"], cap["right"]) - max(img["left"], cap["left"]) > 0.5)
+        assert not overlap, (it["text"], img, cap)
+        assert img["bottom"] - 1 <= cap["top"]                       # below, not beside
+        assert cap["bottom"] <= outer["y"] + outer["height"] + 1      # and not cut off
+
+
+def test_compare_predictions_table_fits_without_scrolling(server, browser_page):
+    """The top-5 table used to scroll sideways at 1400 px ("top 5" hidden)."""
+    page = browser_page
+    _compare_three_by_two(server, page)
+    wide = page.evaluate("""() => [...document.querySelectorAll('#compare-table *')]
+        .filter(e => e.checkVisibility({visibilityProperty: true}))   // not Gradio's sizing copy
+        .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+        .map(e => [e.tagName, e.innerText, e.scrollWidth, e.clientWidth])""")
+    assert wide == []
+    table = page.locator("#compare-table").bounding_box()
+    heads = page.locator("#compare-table th")
+    assert heads.count() >= 6
+    for i in range(heads.count()):            # every column whole inside the component
+        box = heads.nth(i).bounding_box()
+        assert box["x"] >= table["x"] - 1 and box["x"] + box["width"] <= table["x"] + table["width"] + 1
+    assert "top 5" in page.locator("#compare-table").inner_text()
 
 
 def test_faithfulness_plot_with_aucs_on_demand(server, browser_page):
