@@ -83,10 +83,9 @@ def run_layers(args: argparse.Namespace) -> int:
 
 def run_rank(args: argparse.Namespace) -> int:
     from camviz.advisor import format_ranking, rank_images
-    from camviz.errors import ConfigError
     from camviz.images import list_images
-    if args.steps < 2:
-        raise ConfigError(f"--steps must be >= 2, got {args.steps}; pass e.g. --steps 10")
+    from camviz.metrics.faithfulness import check_steps
+    check_steps(args.steps)   # before the model loads
     paths = list_images(args.rank)
     loaded = load_from_args(args)
     rows = rank_images(loaded, paths, layers=args.layer, methods=args.method or ("gradcam",),

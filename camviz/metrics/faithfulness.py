@@ -100,8 +100,10 @@ def _check(images: Tensor, maps: Tensor, targets: Tensor) -> None:
 
 
 def check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ConfigError(f"steps must be an integer >= 1, got {steps!r}; e.g. --steps 20")
+    """At least 2: with one step the curve is only "nothing removed" and "all removed", the
+    same for every map, so its AUC could not tell maps apart."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ConfigError(f"steps must be an integer >= 2, got {steps!r}; e.g. --steps 20")
     return steps
 
 

@@ -159,6 +159,7 @@ CASES = [
     # ------------------------------------------------------------ evaluate-cam
     ("ecam-n-zero", EC + " --n 0", "0"),
     ("ecam-steps-zero", EC + " --steps 0", "0"),
+    ("ecam-steps-one", EC + " --steps 1", ">= 2, got 1"),
     ("ecam-method-unknown", EC + " --methods gradcamz", "gradcamz"),
     ("ecam-layer-unknown", EC + " --layers nolayer", "nolayer"),
     ("ecam-metric-unknown", EC + " --metrics accuracyy", "accuracyy"),
@@ -190,7 +191,7 @@ CASES = [
     ("models-extra-arg", "models resnet", "resnet"),
     ("layers-layer-no-rank", "layers --model tiny --layer features.0", "--rank"),
     ("layers-method-no-rank", "layers --model tiny --method gradcam", "--rank"),
-    ("layers-rank-steps", "layers --model tiny --rank {img}/gray.png --steps 1", "1"),
+    ("layers-rank-steps", "layers --model tiny --rank {img}/gray.png --steps 1", ">= 2, got 1"),
     ("layers-rank-missing", "layers --model tiny --rank {img}/nope.png", "nope.png"),
     ("layers-rank-text", "layers --model tiny --rank {img}/text.png", "text.png"),
     ("layers-rank-method", "layers --model tiny --rank {img}/gray.png --method gradcan", "gradcan"),

@@ -68,7 +68,8 @@ def test_faithfulness_only_without_masks(tiny):
     ({"metrics": ["pointing"]}, UnknownNameError, "did you mean 'pointing_game'"),
     ({"split": "tests"}, UnknownNameError, "did you mean 'test'"),
     ({"n": 0}, CamvizError, "--n must be an integer >= 1"),
-    ({"steps": 0}, CamvizError, "steps must be an integer >= 1"),
+    ({"steps": 0}, CamvizError, "steps must be an integer >= 2"),
+    ({"steps": 1}, CamvizError, "steps must be an integer >= 2"),
     ({"deletion_baseline": "zero"}, UnknownNameError, "did you mean 'zeros'"),
 ])
 def test_bad_arguments_fail_before_any_work(tiny, kwargs, error, text):
