@@ -36,7 +36,11 @@ CSS = ("#explain-image img, #compare-image img "
        "#explain-gallery .thumbnail-item > img, #compare-gallery .thumbnail-item > img "
        "{ aspect-ratio: 1 / 1; height: auto; flex: none; } "
        "#explain-gallery .caption-label, #compare-gallery .caption-label "
-       "{ position: static; max-width: none; border-left: none; border-radius: 0; }")
+       "{ position: static; max-width: none; border-left: none; border-radius: 0; } "
+       # the block's own label above the pictures, not over their top-left corner (it hid
+       # the start of the Compare grid's title)
+       "#explain-gallery [data-testid=block-label], #compare-gallery [data-testid=block-label], "
+       "#compare-grid [data-testid=block-label] { position: static; }")
 #: The README's quick-start checkpoint: what a new user sees first (its CAM layer can do CAM).
 DEFAULT_MODEL = "resnet18-fashion-mnist"
 #: Explain paints the overlays first, then the label, status and model input (False: one

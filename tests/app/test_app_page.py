@@ -163,6 +163,37 @@ def test_gallery_captions_sit_below_their_overlays(server, browser_page, choose,
         assert cap["bottom"] <= outer["y"] + outer["height"] + 1      # and not cut off
 
 
+_LABEL_AND_IMAGES = """(sel) => { const root = document.querySelector(sel);
+  const box = e => { const b = e.getBoundingClientRect();
+                     return {left: b.left, top: b.top, right: b.right, bottom: b.bottom}; };
+  const label = root.querySelector('[data-testid=block-label]');
+  return {label: label && box(label), imgs: [...root.querySelectorAll('img')].map(box)}; }"""
+
+
+@pytest.mark.parametrize("block", ["#compare-grid", "#compare-gallery", "#explain-gallery"])
+def test_block_labels_sit_above_the_pictures(server, browser_page, choose, block):
+    """Gradio floats a block's label over its picture's top-left corner: on the Compare grid it
+    hid the start of the title (the image's name)."""
+    from playwright.sync_api import expect
+    page = browser_page
+    if block.startswith("#compare"):
+        _compare_three_by_two(server, page)
+    else:
+        _open(server, page)
+        choose(page, "Model", "resnet14-tiny")
+        expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny")
+        page.click("#explain-run")
+        expect(page.locator("#explain-gallery img")).to_have_count(3, timeout=60_000)
+    page.wait_for_timeout(300)                 # the images' layout settles after decoding
+    found = page.evaluate(_LABEL_AND_IMAGES, block)
+    label, imgs = found["label"], found["imgs"]
+    assert label is not None and imgs
+    for img in imgs:
+        overlap = (min(img["bottom"], label["bottom"]) - max(img["top"], label["top"]) > 0.5
+                   and min(img["right"], label["right"]) - max(img["left"], label["left"]) > 0.5)
+        assert not overlap, (block, label, img)
+
+
 def test_compare_predictions_table_fits_without_scrolling(server, browser_page):
     """The top-5 table used to scroll sideways at 1400 px ("top 5" hidden)."""
     page = browser_page
