@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import statistics
 from pathlib import Path
 
 import pytest
 
+from camviz.errors import ConfigError
 from camviz.study import charts, parse_study, run_study
 from camviz.study.runner import seed_major, status
 
@@ -109,3 +111,71 @@ def test_sweep_keys_and_skipped_rows(tmp_path):
     assert (tmp_path / "out" / "sweep_lr.png").stat().st_size > 0
     with pytest.raises(Exception, match="no row of study"):
         parse_study({"name": "x", "base": BASE, "runs": [{"name": "a"}], "skip": {"b": "why"}})
+
+
+# --previous: runs of a published folder are taken, not trained; only matching runs are
+
+def _published(tmp_path: Path, seeds: list[int], base: dict | None = None) -> Path:
+    """Run a two-row study, keep only its tables (as a commit would) and lose its run dirs."""
+    study = parse_study({"name": "p", "base": base or BASE, "seeds": seeds,
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    run_study(study, tmp_path / "ran", limit=64, quiet=True)
+    folder = tmp_path / "published"
+    folder.mkdir()
+    for name in ("results.csv", "results.md", "summary.csv"):
+        shutil.copy(tmp_path / "ran" / name, folder / name)
+    shutil.rmtree(tmp_path / "ran")
+    return folder
+
+
+def test_previous_runs_are_taken_and_new_seeds_trained(tmp_path, monkeypatch):
+    saved: dict[str, list[str]] = {}
+    real_save = charts._save
+
+    def keep(fig, path):
+        saved[path.name] = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
+        return real_save(fig, path)
+    monkeypatch.setattr(charts, "_save", keep)
+    folder = _published(tmp_path, [0, 1])
+    old = {r["run"]: r for r in _csv(folder / "results.csv")}
+    study = parse_study({"name": "p", "base": BASE, "seeds": [0, 1, 2],
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True, previous=folder)
+    assert sorted(result.trained) == ["a-seed2", "b-seed2"]            # seeds 0 and 1 not retrained
+    assert sorted(result.taken) == ["a-seed0", "a-seed1", "b-seed0", "b-seed1"]
+    runs = {r["run"]: r for r in _csv(tmp_path / "out" / "results.csv")}
+    for name, row in old.items():
+        assert {k: runs[name][k] for k in NUMBERS} == {k: row[k] for k in NUMBERS}
+        assert "run dir not kept" in runs[name]["note"]
+    assert runs["a-seed2"]["note"] == ""
+    summary = {r["row"]: r for r in _csv(tmp_path / "out" / "summary.csv")}
+    accs = [float(runs[f"a-seed{s}"]["test_accuracy"]) for s in (0, 1, 2)]
+    assert summary["a"]["seeds"] == "3"
+    assert float(summary["a"]["test_accuracy_mean"]) == pytest.approx(statistics.fmean(accs))
+    assert float(summary["a"]["test_accuracy_std"]) == pytest.approx(statistics.stdev(accs))
+    assert "4 of 6 runs taken from" in (tmp_path / "out" / "results.md").read_text()
+    assert {"a", "b"} <= set(saved["curves.png"])   # drawn from the trained seed 2
+
+
+def test_previous_alone_reproduces_the_published_table(tmp_path):
+    folder = _published(tmp_path, [0])
+    study = parse_study({"name": "p", "base": BASE, "seeds": [0],
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True, train=False, previous=folder)
+    assert result.trained == [] and len(result.taken) == 2
+    assert _csv(tmp_path / "out" / "summary.csv") == _csv(folder / "summary.csv")
+    assert not (tmp_path / "out" / "curves.png").exists()   # no run has curves
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"base": {**BASE, "lr": 0.02}}, "was made with base 'model=lenet5"),
+    ({"limit": 32}, "was made with scale"),
+    ({"runs": [{"name": "a"}, {"name": "b", "lr": 0.05}]}, "results.csv:"),
+])
+def test_previous_of_another_study_is_refused(tmp_path, change, message):
+    folder = _published(tmp_path, [0])
+    study = parse_study({"name": "p", "base": change.get("base", BASE), "seeds": [0],
+                         "runs": change.get("runs", [{"name": "a"}, {"name": "b", "lr": 0.03}])})
+    with pytest.raises(ConfigError, match=message):
+        run_study(study, tmp_path / "out", limit=change.get("limit", 64), quiet=True, previous=folder)
+    assert not (tmp_path / "out" / "runs").exists()   # refused before any training

@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the tables and charts of the runs finished so far "
                         "(the others listed as not run)")
+    p.add_argument("--previous", metavar="FOLDER",
+                   help="a published results folder of this study (results.csv + results.md, e.g. "
+                        "docs/studies/NAME): its runs whose run dirs are gone are taken from its "
+                        "table instead of trained again (same base, scale and settings required; "
+                        "they have no curves)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print only the table path")
     p.set_defaults(func=run_study_cmd)
@@ -46,7 +51,10 @@ def run_study_cmd(args: argparse.Namespace) -> int:
         return 0
     result = run_study(study, args.out, limit=args.limit, epochs=args.epochs, device=args.device,
                        quiet=args.quiet, jobs=args.jobs, threads=args.threads,
-                       train=not args.report_only, progress=None if args.quiet else print)
-    print(f"{len(result.rows)} runs ({len(result.trained)} trained, "
-          f"{len(result.rows) - len(result.trained)} reused): {result.out / 'results.md'}")
+                       train=not args.report_only, previous=args.previous,
+                       progress=None if args.quiet else print)
+    reused = len(result.rows) - len(result.trained) - len(result.taken)
+    taken = f", {len(result.taken)} taken from --previous" if result.taken else ""
+    print(f"{len(result.rows)} runs ({len(result.trained)} trained, {reused} reused{taken}): "
+          f"{result.out / 'results.md'}")
     return 0

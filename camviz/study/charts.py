@@ -1,7 +1,8 @@
 """A study's charts (PNG): training curves, sweeps, test accuracy and time per row.
 
 Every chart carries the study's data line (data set, training images, width, epochs) and
-shows only runs that finished without diverging; a row's curves are its first such seed.
+shows only runs that finished without diverging; a row's curves are its first such seed whose
+run dir was kept (runs taken from published tables have no curves).
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def plot_curves(rows: list, histories: dict[str, list[dict[str, Any]]], subtitle
     """``curves.png``: smoothed training loss per batch, validation loss, training and
     validation accuracy, one line per row (x: epochs, fractional within an epoch)."""
     fig, axes = _figure(13, 8, 2, 2)
-    colors = _colors(len(rows))
-    for i, s in enumerate(rows):
-        run = s.ok[0]
+    drawn = [(s, next(r for r in s.ok if r["run"] in histories)) for s in rows
+             if any(r["run"] in histories for r in s.ok)]   # runs taken from tables have none
+    colors = _colors(len(drawn))
+    for i, (s, run) in enumerate(drawn):
         hist = histories[run["run"]]
         style = {"color": colors[i % len(colors)], "ls": "-" if i < len(colors) else "--", "lw": 1.2}
         xs, ys = _smoothed(Path(run["run_dir"]))
@@ -67,7 +69,7 @@ def plot_curves(rows: list, histories: dict[str, list[dict[str, Any]]], subtitle
     axes[0, 0].set_ylabel("cross-entropy loss")
     axes[1, 0].set_ylabel("accuracy")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center", fontsize=7)
-    fig.suptitle(f"per-row curves (first seed): {subtitle}", fontsize=9)
+    fig.suptitle(f"per-row curves (first seed with curves): {subtitle}", fontsize=9)
     return _save(fig, out / "curves.png")
 
 

@@ -132,6 +132,11 @@ def describe(changes: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in _flat(changes).items()) or "base"
 
 
+def base_text(study: Study) -> str:
+    """The base settings as ``results.md`` states them (``- Base:``)."""
+    return ", ".join(f"{k}={v}" for k, v in _flat(study.base).items() if k != "register")
+
+
 def parse_study(data: dict[str, Any], *, default_name: str = "study") -> Study:
     """Validate a study mapping and expand it into its runs (see the module docstring)."""
     if not isinstance(data, dict):

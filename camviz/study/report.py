@@ -13,7 +13,7 @@ from typing import Any
 
 from camviz.models import MODELS
 from camviz.study import charts
-from camviz.study.config import Study, _flat, describe
+from camviz.study.config import Study, base_text, describe
 from camviz.study.runner import CHANCE_FACTOR, PLATEAU, StudyResult
 from camviz.train.artifacts import write_text
 
@@ -132,7 +132,7 @@ def _pm(s: RowSummary, key: str) -> str:
 
 def markdown(study: Study, result: StudyResult, rows: list[RowSummary], *,
              device: str | None = None) -> str:
-    base = ", ".join(f"{k}={v}" for k, v in _flat(study.base).items() if k != "register")
+    base = base_text(study)
     has_ref = any(s.reference is not None for s in rows)
     lines = [f"# Study `{study.name}`", ""]
     if study.description:
@@ -140,6 +140,11 @@ def markdown(study: Study, result: StudyResult, rows: list[RowSummary], *,
     lines += [f"- Data: {context(study, result)}", f"- Scale: {result.scale}", f"- Base: {base}"]
     if device:
         lines.append(f"- Device: {device}")
+    if result.taken:
+        lines.append(f"- {len(result.taken)} of {len(result.rows)} runs taken from "
+                     f"`{result.previous / 'results.csv'}` (published before; their run dirs were "
+                     "not kept, so they have no curves)"
+                     + (", the others from their run dirs" if len(result.taken) < len(result.rows) else ""))
     lines += [(
         "- Test accuracy is the mean ± sample std over a row's seeds that did not diverge "
         "(a single seed shows no ±). Status per run: *diverged* = non-finite loss or "
@@ -176,7 +181,7 @@ def write_outputs(study: Study, result: StudyResult, *, device: str | None = Non
     not_run = {row: f"not run ({why})" for row, why in study.skip.items()}
     rows = summarize(study, result, {r.row: not_run.get(r.row, "not run (unfinished when this "
                                      "table was written)") for r in study.runs}, study.reference)
-    for stale in [*result.out.glob("sweep_*.png"), result.out / "params.png",
+    for stale in [*result.out.glob("sweep_*.png"), result.out / "curves.png", result.out / "params.png",
                   result.out / "val_accuracy.png"]:
         stale.unlink(missing_ok=True)   # charts of an earlier layout or of rows that left
     subtitle = context(study, result)
@@ -184,7 +189,7 @@ def write_outputs(study: Study, result: StudyResult, *, device: str | None = Non
     label = study.reference_label
     finished = [s for s in rows if s.ok]
     result.charts = []
-    if finished:
+    if any(r["run"] in result.histories for s in finished for r in s.ok):
         result.charts.append(charts.plot_curves(finished, result.histories, subtitle, result.out))
     for key, points in charts.sweeps(study).items():
         path = charts.plot_sweep(key, points, by_row, subtitle, result.out, label)

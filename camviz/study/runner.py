@@ -12,6 +12,9 @@ A run dir whose ``study.json`` marks it finished with the same config is reused;
 its validation accuracy never left chance after its first epoch), *converged* (the
 validation accuracy of its last three epochs within :data:`PLATEAU` of each other) or
 *still improving*; a diverged run has no accuracy in the tables and charts.
+
+``previous`` names a published study folder whose runs are taken instead of trained when
+their run dirs are gone (:mod:`~camviz.study.previous`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from camviz.checkpoint import read_meta
 from camviz.errors import ConfigError
 from camviz.fileio import check_output
 from camviz.models import build_model
-from camviz.study.config import Study, StudyRun, describe
+from camviz.study.config import Study, StudyRun, base_text, describe
+from camviz.study.previous import load_previous
 from camviz.train import TrainConfig, TrainingDivergedError, from_dict, resume_config
 from camviz.train.artifacts import write_text
 from camviz.train.state import STATE_FILE
@@ -58,6 +62,8 @@ class StudyResult:
     trained: list[str]          # runs trained or resumed by this call (the rest were reused)
     scale: str
     charts: list[Path] = field(default_factory=list)
+    previous: Path | None = None   # the published folder some rows were taken from
+    taken: list[str] = field(default_factory=list)   # runs taken from it
 
 
 def scale_text(limit: int | None, epochs: int | None) -> str:
@@ -88,19 +94,25 @@ def check_scale(**values: int | None) -> None:
 def execute(study: Study, out: str | Path | None = None, *, limit: int | None = None,
             epochs: int | None = None, device: str | None = None, quiet: bool = False,
             jobs: int = 1, threads: int | None = None, train: bool = True,
+            previous: str | Path | None = None,
             progress: Callable[[str], None] | None = None) -> StudyResult:
     """Train every run of ``study`` but its ``skip`` rows (reusing finished runs) and collect
-    their rows; ``train=False`` only collects the runs that have finished."""
+    their rows; ``train=False`` only collects the runs that have finished. Runs without a
+    finished run dir that ``previous`` (a published study folder) lists are taken from it,
+    not trained."""
     check_scale(limit=limit, epochs=epochs, jobs=jobs, threads=threads)
     threads = threads or torch.get_num_threads()
     per_run = max(1, threads // jobs)
     out = check_output(out, "--out") if out else Path("runs") / "studies" / study.name
     scale = {k: v for k, v in (("limit", limit), ("epochs", epochs), ("device", device))
              if v is not None}
+    taken = load_previous(previous, study, base_text(study), scale_text(limit, epochs)) \
+        if previous else {}
     configs = {run.name: from_dict({**run.values, **scale, "out": str(out / "runs" / run.name)})
                for run in study.runs if run.row not in study.skip}
     todo = [run for run in seed_major(study.runs)
-            if run.name in configs and not _finished(configs[run.name])] if train else []
+            if run.name in configs and run.name not in taken
+            and not _finished(configs[run.name])] if train else []
     if jobs == 1 or len(todo) <= 1:
         for i, run in enumerate(todo, start=1):
             if progress:
@@ -114,13 +126,17 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
                 future.result()
                 if progress:
                     progress(f"[{i}/{len(todo)}] finished {futures[future].name}")
-    rows, histories = [], {}
+    rows, histories, used = [], {}, []
     for run in study.runs:
         if run.name in configs and _finished(configs[run.name]):
             row, history = run_row(run, Path(configs[run.name].out), scale)
             rows.append(row)
             histories[run.name] = history
-    return StudyResult(out, rows, histories, [r.name for r in todo], scale_text(limit, epochs))
+        elif run.name in configs and run.name in taken:
+            rows.append(taken[run.name])
+            used.append(run.name)
+    return StudyResult(out, rows, histories, [r.name for r in todo], scale_text(limit, epochs),
+                       previous=Path(previous) if previous else None, taken=used)
 
 
 def _with_threads(n: int, fn: Callable, *args: Any) -> Any:

@@ -137,8 +137,8 @@ CASES = [
     ("train-folder-no-train", "train --model lenet5 --dataset folder:{data}/notrain --epochs 1", "train/"),
     ("train-folder-no-classes", "train --model lenet5 --dataset folder:{data}/noclasses --epochs 1",
      "noclasses"),
-    ("train-folder-single-class", "train --model lenet5 --dataset folder:{data}/single --epochs 1 "
-     "--batch-size 2 --no-register", "only"),
+    ("train-folder-single-class", ("train --model lenet5 --dataset folder:{data}/single --epochs 1 "
+                                   "--batch-size 2 --no-register"), "only"),
     ("train-folder-unreadable-class", "train --model lenet5 --dataset folder:{data}/badclass --epochs 1",
      "dog"),
     ("train-folder-no-path", "train --model lenet5 --dataset folder: --epochs 1", "folder:"),
@@ -234,6 +234,8 @@ STUDIES = [
     ("study-runs-mapping", "base: {{model: lenet5}}\nruns: {{a: 1}}\n", "", "runs"),
     ("study-run-no-name", "base: {{model: lenet5}}\nruns: [{{lr: 0.1}}]\n", "", "run #1"),
     ("study-unknown-model", "base: {{model: lenet55}}\nruns: [{{name: a}}]\n", "", "lenet55"),
+    ("study-previous-missing", GOOD, "--previous {ws}/nowhere", "nowhere"),
+    ("study-previous-not-a-study", GOOD, "--previous {img}", "results.csv"),
 ]
 
 TRAIN_CONFIGS = [   # train --config FILE

@@ -1,0 +1,73 @@
+"""Runs taken from a study's published tables when their run dirs were not kept.
+
+A study folder that was committed (``results.csv`` + ``results.md``, e.g.
+``docs/studies/NAME``) records every finished run's figures but not its run dir, which holds
+the checkpoint and curves and is never committed. When the run dirs are lost (another
+machine, a wiped disk), ``camviz study CONFIG --previous FOLDER`` takes the runs listed there
+instead of training them again, so new seeds or rows add to the published ones. A run is
+taken only when the folder was made with the same base settings and scale (the ``- Base:``
+and ``- Scale:`` lines of its ``results.md``) and the same changed settings (its row in
+``results.csv``); a finished run dir of the same run wins over the table. Taken runs have no
+curves (their epoch histories were in the lost run dirs) and say where they came from.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from camviz.errors import ConfigError
+from camviz.study.config import Study, describe
+
+INTS = ("seed", "best_epoch", "params", "epochs", "train_images")
+FLOATS = ("best_val_accuracy", "test_accuracy", "train_seconds")
+
+
+def _line(md: str, prefix: str) -> str | None:
+    return next((line[len(prefix):] for line in md.splitlines() if line.startswith(prefix)), None)
+
+
+def _value(key: str, text: str) -> Any:
+    if text == "":
+        return None
+    return int(text) if key in INTS else float(text) if key in FLOATS else text
+
+
+def load_previous(folder: str | Path, study: Study, base: str, scale: str) -> dict[str, dict[str, Any]]:
+    """Run name -> table row of each run of ``study`` listed in ``folder``'s ``results.csv``;
+    ``base``/``scale`` are the study's ``- Base:``/``- Scale:`` text, which the folder's
+    ``results.md`` must repeat."""
+    folder = Path(folder)
+    csv_path, md_path = folder / "results.csv", folder / "results.md"
+    for path in (csv_path, md_path):
+        if not path.is_file():
+            raise ConfigError(f"--previous '{folder}' has no {path.name}; pass a folder written by "
+                              "`camviz study` (results.csv and results.md)")
+    md = md_path.read_text(encoding="utf-8")
+    for prefix, want in (("- Base: ", base), ("- Scale: ", scale)):
+        have = _line(md, prefix)
+        if have != want:
+            raise ConfigError(f"--previous '{folder}' was made with {prefix[2:-2].lower()} '{have}', "
+                              f"this study has '{want}'; its runs are not this study's (drop "
+                              "--previous or pass the matching folder)")
+    runs = {run.name: run for run in study.runs}
+    taken: dict[str, dict[str, Any]] = {}
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        for line, raw in enumerate(csv.DictReader(f), start=2):
+            run = runs.get(raw.get("run", ""))
+            if run is None:
+                continue   # a row the study no longer has
+            if raw.get("changes") != describe(run.changes):
+                raise ConfigError(f"{csv_path}:{line}: run '{run.name}' was made with "
+                                  f"'{raw.get('changes')}', this study's is "
+                                  f"'{describe(run.changes)}'; fix the config or drop --previous")
+            try:
+                row = {key: _value(key, text) for key, text in raw.items()}
+            except (TypeError, ValueError):
+                raise ConfigError(f"{csv_path}:{line}: run '{run.name}' has a value that is not a "
+                                  "number; pass an unedited results.csv") from None
+            note = f"from {csv_path}, run dir not kept: no curves"
+            row["note"] = f"{row['note']}; {note}" if row.get("note") else note
+            taken[run.name] = row
+    return taken
