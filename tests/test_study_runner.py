@@ -154,6 +154,14 @@ def test_previous_runs_are_taken_and_new_seeds_trained(tmp_path, monkeypatch):
     assert float(summary["a"]["test_accuracy_mean"]) == pytest.approx(statistics.fmean(accs))
     assert float(summary["a"]["test_accuracy_std"]) == pytest.approx(statistics.stdev(accs))
     assert "4 of 6 runs taken from" in (tmp_path / "out" / "results.md").read_text()
+    # published again and taken again: seed 2 is taken now, and no note says it twice
+    again = tmp_path / "again"
+    again.mkdir()
+    for name in ("results.csv", "results.md"):
+        shutil.copy(tmp_path / "out" / name, again / name)
+    result = run_study(study, tmp_path / "out2", limit=64, quiet=True, train=False, previous=again)
+    assert len(result.taken) == 6 and result.trained == []
+    assert all(r["note"].count("run dir not kept") == 1 for r in result.rows)
     assert {"a", "b"} <= set(saved["curves.png"])   # drawn from the trained seed 2
 
 

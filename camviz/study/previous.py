@@ -22,6 +22,7 @@ from camviz.study.config import Study, describe
 
 INTS = ("seed", "best_epoch", "params", "epochs", "train_images")
 FLOATS = ("best_val_accuracy", "test_accuracy", "train_seconds")
+KEPT_NOT = "run dir not kept"
 
 
 def _line(md: str, prefix: str) -> str | None:
@@ -67,7 +68,8 @@ def load_previous(folder: str | Path, study: Study, base: str, scale: str) -> di
             except (TypeError, ValueError):
                 raise ConfigError(f"{csv_path}:{line}: run '{run.name}' has a value that is not a "
                                   "number; pass an unedited results.csv") from None
-            note = f"from {csv_path}, run dir not kept: no curves"
-            row["note"] = f"{row['note']}; {note}" if row.get("note") else note
+            note = f"from {csv_path}, {KEPT_NOT}: no curves"
+            if KEPT_NOT not in (row.get("note") or ""):   # taken before: its note says so
+                row["note"] = f"{row['note']}; {note}" if row.get("note") else note
             taken[run.name] = row
     return taken
