@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -187,3 +191,51 @@ def test_previous_of_another_study_is_refused(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
         run_study(study, tmp_path / "out", limit=change.get("limit", 64), quiet=True, previous=folder)
     assert not (tmp_path / "out" / "runs").exists()   # refused before any training
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads child processes from /proc")
+def test_sigterm_stops_a_parallel_study_and_its_runs(tmp_path):
+    """SIGTERM to `camviz study --jobs 2` once waited for both runs to finish (minutes): now
+    the runs stop with it, exit 143, and each run dir keeps its last finished epoch."""
+    config = tmp_path / "s.yaml"
+    config.write_text("name: t\nbase: {model: lenet5, dataset: digits, download: false, batch_size: 2, "
+                      "lr: 0.01, epochs: 200}\nruns: [{name: a}, {name: b, lr: 0.02}]\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", "from camviz.cli import entry; entry()", "study",
+                             str(config), "--out", str(out), "--jobs", "2", "--threads", "2", "--quiet"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    epochs = [out / "runs" / run / "state.pt" for run in ("a", "b")]   # an epoch finished
+    while time.monotonic() < deadline and proc.poll() is None and not all(p.is_file() for p in epochs):
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    workers = _children(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)   # before: until both 200-epoch runs had finished
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    time.sleep(0.5)
+    assert not [pid for pid in workers if _alive(pid)]
+    for path in epochs:   # resumable: the last finished epoch is still on disk
+        assert path.is_file()

@@ -122,10 +122,14 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
         ctx = multiprocessing.get_context("spawn")   # no forked torch thread pools
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
             futures = {pool.submit(_child, configs[run.name], True, per_run): run for run in todo}
-            for i, future in enumerate(as_completed(futures), start=1):
-                future.result()
-                if progress:
-                    progress(f"[{i}/{len(todo)}] finished {futures[future].name}")
+            try:
+                for i, future in enumerate(as_completed(futures), start=1):
+                    future.result()
+                    if progress:
+                        progress(f"[{i}/{len(todo)}] finished {futures[future].name}")
+            except BaseException:
+                _stop_children(pool)
+                raise
     rows, histories, used = [], {}, []
     for run in study.runs:
         if run.name in configs and _finished(configs[run.name]):
@@ -137,6 +141,17 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
             used.append(run.name)
     return StudyResult(out, rows, histories, [r.name for r in todo], scale_text(limit, epochs),
                        previous=Path(previous) if previous else None, taken=used)
+
+
+def _stop_children(pool: ProcessPoolExecutor) -> None:
+    """End the runs in progress when the study stops (SIGTERM, Ctrl-C, a failed run): leaving
+    the ``with`` block would otherwise wait for every running child to finish its whole run.
+    A stopped run resumes from its last finished epoch when the study runs again."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for child in multiprocessing.active_children():   # the pool's workers: this process starts no other
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(timeout=10)
 
 
 def _with_threads(n: int, fn: Callable, *args: Any) -> Any:
