@@ -137,6 +137,16 @@ _BOXES = """sel => [...document.querySelectorAll(sel + ' .thumbnail-item')].map(
 })"""
 
 
+def _explain_three_maps(server, page, choose) -> None:
+    """The Explain tab on resnet14-tiny, clicked, its three overlays shown."""
+    from playwright.sync_api import expect
+    _open(server, page)
+    choose(page, "Model", "resnet14-tiny")
+    expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny")
+    page.click("#explain-run")
+    expect(page.locator("#explain-gallery img")).to_have_count(3, timeout=60_000)
+
+
 @pytest.mark.parametrize("gallery", ["#compare-gallery", "#explain-gallery"])
 def test_gallery_captions_sit_below_their_overlays(server, browser_page, choose, gallery):
     """A wrapped caption used to be drawn over the bottom ~40 px of its overlay."""
@@ -145,10 +155,7 @@ def test_gallery_captions_sit_below_their_overlays(server, browser_page, choose,
     if gallery == "#compare-gallery":
         _compare_three_by_two(server, page)
     else:
-        _open(server, page)
-        choose(page, "Model", "resnet14-tiny")
-        expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny")
-        page.click("#explain-run")
+        _explain_three_maps(server, page, choose)
         expect(page.locator("#explain-gallery .caption-label")).to_have_count(3, timeout=60_000)
     page.wait_for_timeout(300)                 # the images' layout settles after decoding
     outer = page.locator(gallery).bounding_box()
@@ -174,16 +181,11 @@ _LABEL_AND_IMAGES = """(sel) => { const root = document.querySelector(sel);
 def test_block_labels_sit_above_the_pictures(server, browser_page, choose, block):
     """Gradio floats a block's label over its picture's top-left corner: on the Compare grid it
     hid the start of the title (the image's name)."""
-    from playwright.sync_api import expect
     page = browser_page
     if block.startswith("#compare"):
         _compare_three_by_two(server, page)
     else:
-        _open(server, page)
-        choose(page, "Model", "resnet14-tiny")
-        expect(page.locator("#explain-model-info")).to_contain_text("resnet14-tiny")
-        page.click("#explain-run")
-        expect(page.locator("#explain-gallery img")).to_have_count(3, timeout=60_000)
+        _explain_three_maps(server, page, choose)
     page.wait_for_timeout(300)                 # the images' layout settles after decoding
     found = page.evaluate(_LABEL_AND_IMAGES, block)
     label, imgs = found["label"], found["imgs"]
