@@ -120,6 +120,7 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
             _with_threads(per_run, train_run, configs[run.name], quiet)
     else:
         ctx = multiprocessing.get_context("spawn")   # no forked torch thread pools
+        others = set(multiprocessing.active_children())   # not the pool's: left alone
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
             futures = {pool.submit(_child, configs[run.name], True, per_run): run for run in todo}
             try:
@@ -128,7 +129,7 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
                     if progress:
                         progress(f"[{i}/{len(todo)}] finished {futures[future].name}")
             except BaseException:
-                _stop_children(pool)
+                _stop_children(pool, others)
                 raise
     rows, histories, used = [], {}, []
     for run in study.runs:
@@ -143,14 +144,15 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
                        previous=Path(previous) if previous else None, taken=used)
 
 
-def _stop_children(pool: ProcessPoolExecutor) -> None:
+def _stop_children(pool: ProcessPoolExecutor, others: set) -> None:
     """End the runs in progress when the study stops (SIGTERM, Ctrl-C, a failed run): leaving
     the ``with`` block would otherwise wait for every running child to finish its whole run.
     A stopped run resumes from its last finished epoch when the study runs again."""
     pool.shutdown(wait=False, cancel_futures=True)
-    for child in multiprocessing.active_children():   # the pool's workers: this process starts no other
+    workers = [c for c in multiprocessing.active_children() if c not in others]
+    for child in workers:
         child.terminate()
-    for child in multiprocessing.active_children():
+    for child in workers:
         child.join(timeout=10)
 
 
