@@ -119,14 +119,16 @@ def test_sweep_keys_and_skipped_rows(tmp_path):
 
 # --previous: runs of a published folder are taken, not trained; only matching runs are
 
-def _published(tmp_path: Path, seeds: list[int], base: dict | None = None) -> Path:
-    """Run a two-row study, keep only its tables (as a commit would) and lose its run dirs."""
-    study = parse_study({"name": "p", "base": base or BASE, "seeds": seeds,
+def _published(tmp_path: Path, seeds: list[int], base: dict | None = None, *,
+               histories: bool = False, epochs: int = 1) -> Path:
+    """Run a two-row study, keep only its tables (as a commit would) and lose its run dirs;
+    ``histories``: keep its histories.csv too (tables published before it existed lack it)."""
+    study = parse_study({"name": "p", "base": {**(base or BASE), "epochs": epochs}, "seeds": seeds,
                          "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
     run_study(study, tmp_path / "ran", limit=64, quiet=True)
     folder = tmp_path / "published"
     folder.mkdir()
-    for name in ("results.csv", "results.md", "summary.csv"):
+    for name in ("results.csv", "results.md", "summary.csv") + (("histories.csv",) if histories else ()):
         shutil.copy(tmp_path / "ran" / name, folder / name)
     shutil.rmtree(tmp_path / "ran")
     return folder
@@ -177,6 +179,46 @@ def test_previous_alone_reproduces_the_published_table(tmp_path):
     assert result.trained == [] and len(result.taken) == 2
     assert _csv(tmp_path / "out" / "summary.csv") == _csv(folder / "summary.csv")
     assert not (tmp_path / "out" / "curves.png").exists()   # no run has curves
+
+
+def test_previous_histories_give_taken_runs_their_curves(tmp_path, monkeypatch):
+    saved: dict[str, list] = {}
+    real_save = charts._save
+
+    def keep(fig, path):   # curves.png: the validation accuracy panel's lines, one per row
+        saved[path.name] = [list(line.get_ydata()) for line in fig.axes[-1].get_lines()]
+        return real_save(fig, path)
+    monkeypatch.setattr(charts, "_save", keep)
+    study = parse_study({"name": "p", "base": {**BASE, "epochs": 2}, "seeds": [0],
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    ran = run_study(study, tmp_path / "ran", limit=64, quiet=True)
+    lines = _csv(tmp_path / "ran" / "histories.csv")
+    assert [(r["run"], r["epoch"]) for r in lines] == [("a", "1"), ("a", "2"), ("b", "1"), ("b", "2")]
+    folder = _published(tmp_path, [0], histories=True, epochs=2)
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True, train=False, previous=folder)
+    assert sorted(result.taken) == ["a", "b"] and result.trained == []
+    for name, hist in ran.histories.items():   # the published epochs, to 6 significant digits
+        assert [h["epoch"] for h in result.histories[name]] == [h["epoch"] for h in hist]
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr"):
+            assert [h[key] for h in result.histories[name]] == pytest.approx(
+                [h[key] for h in hist], rel=1e-5)
+    drawn = [r["run"] for r in result.rows if r["status"] != "diverged"]   # diverged: never drawn
+    assert "a" in drawn and saved["curves.png"] == [
+        pytest.approx([h["val_accuracy"] for h in ran.histories[n]], rel=1e-5) for n in drawn]
+    assert all(r["note"].endswith("run dir not kept") for r in result.rows)   # no "no curves"
+    assert "curves from its histories.csv" in (tmp_path / "out" / "results.md").read_text()
+    assert _csv(tmp_path / "out" / "histories.csv") == _csv(folder / "histories.csv")   # kept on
+
+
+def test_previous_histories_with_a_bad_number_are_refused(tmp_path):
+    folder = _published(tmp_path, [0], histories=True)
+    text = (folder / "histories.csv").read_text().splitlines()
+    text[1] = text[1].replace(text[1].split(",")[2], "oops")
+    (folder / "histories.csv").write_text("\n".join(text) + "\n")
+    study = parse_study({"name": "p", "base": BASE, "seeds": [0],
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    with pytest.raises(ConfigError, match=r"histories.csv:2: run 'a' has a value that is not a number"):
+        run_study(study, tmp_path / "out", limit=64, quiet=True, train=False, previous=folder)
 
 
 @pytest.mark.parametrize("change, message", [

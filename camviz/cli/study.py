@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a published results folder of this study (results.csv + results.md, e.g. "
                         "docs/studies/NAME): its runs whose run dirs are gone are taken from its "
                         "table instead of trained again (same base, scale and settings required; "
-                        "they have no curves)")
+                        "their curves come from its histories.csv, where it has one)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print only the table path")
     p.set_defaults(func=run_study_cmd)

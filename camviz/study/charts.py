@@ -1,8 +1,9 @@
 """A study's charts (PNG): training curves, sweeps, test accuracy and time per row.
 
 Every chart carries the study's data line (data set, training images, width, epochs) and
-shows only runs that finished without diverging; a row's curves are its first such seed whose
-run dir was kept (runs taken from published tables have no curves).
+shows only runs that finished without diverging; a row's curves are its first such seed with
+an epoch history (from its run dir, or from a published folder's ``histories.csv``; a taken
+run has no per-batch loss, which only its run dir's ``steps.csv`` holds).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def plot_curves(rows: list, histories: dict[str, list[dict[str, Any]]], subtitle
     validation accuracy, one line per row (x: epochs, fractional within an epoch)."""
     fig, axes = _figure(13, 8, 2, 2)
     drawn = [(s, next(r for r in s.ok if r["run"] in histories)) for s in rows
-             if any(r["run"] in histories for r in s.ok)]   # runs taken from tables have none
+             if any(r["run"] in histories for r in s.ok)]   # a run taken without history has none
     colors = _colors(len(drawn))
     for i, (s, run) in enumerate(drawn):
         hist = histories[run["run"]]

@@ -7,8 +7,10 @@ machine, a wiped disk), ``camviz study CONFIG --previous FOLDER`` takes the runs
 instead of training them again, so new seeds or rows add to the published ones. A run is
 taken only when the folder was made with the same base settings and scale (the ``- Base:``
 and ``- Scale:`` lines of its ``results.md``) and the same changed settings (its row in
-``results.csv``); a finished run dir of the same run wins over the table. Taken runs have no
-curves (their epoch histories were in the lost run dirs) and say where they came from.
+``results.csv``); a finished run dir of the same run wins over the table. Taken runs say
+where they came from; their curves come from the folder's ``histories.csv`` (every run's
+epochs, written beside the tables since it was added), else they have none (their epoch
+histories were in the lost run dirs).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 from camviz.errors import ConfigError
 from camviz.study.config import Study, describe
 
-INTS = ("seed", "best_epoch", "params", "epochs", "train_images")
+INTS = ("seed", "best_epoch", "params", "epochs", "train_images", "epoch")
 FLOATS = ("best_val_accuracy", "test_accuracy", "train_seconds")
 KEPT_NOT = "run dir not kept"
+HISTORIES = "histories.csv"   # every run's epochs, one line each: the curves survive the run dirs
+HISTORY_COLUMNS = ("run", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 
 
 def _line(md: str, prefix: str) -> str | None:
@@ -35,10 +39,12 @@ def _value(key: str, text: str) -> Any:
     return int(text) if key in INTS else float(text) if key in FLOATS else text
 
 
-def load_previous(folder: str | Path, study: Study, base: str, scale: str) -> dict[str, dict[str, Any]]:
-    """Run name -> table row of each run of ``study`` listed in ``folder``'s ``results.csv``;
-    ``base``/``scale`` are the study's ``- Base:``/``- Scale:`` text, which the folder's
-    ``results.md`` must repeat."""
+def load_previous(folder: str | Path, study: Study, base: str, scale: str
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Run name -> table row of each run of ``study`` listed in ``folder``'s ``results.csv``,
+    and run name -> epoch history of those of them in its ``histories.csv``; ``base``/``scale``
+    are the study's ``- Base:``/``- Scale:`` text, which the folder's ``results.md`` must
+    repeat."""
     folder = Path(folder)
     csv_path, md_path = folder / "results.csv", folder / "results.md"
     for path in (csv_path, md_path):
@@ -68,8 +74,29 @@ def load_previous(folder: str | Path, study: Study, base: str, scale: str) -> di
             except (TypeError, ValueError):
                 raise ConfigError(f"{csv_path}:{line}: run '{run.name}' has a value that is not a "
                                   "number; pass an unedited results.csv") from None
-            note = f"from {csv_path}, {KEPT_NOT}: no curves"
-            if KEPT_NOT not in (row.get("note") or ""):   # taken before: its note says so
-                row["note"] = f"{row['note']}; {note}" if row.get("note") else note
             taken[run.name] = row
-    return taken
+    histories = _histories(folder / HISTORIES, set(taken))
+    for name, row in taken.items():
+        note = f"from {csv_path}, {KEPT_NOT}" + ("" if name in histories else ": no curves")
+        if KEPT_NOT not in (row.get("note") or ""):   # taken before: its note says so
+            row["note"] = f"{row['note']}; {note}" if row.get("note") else note
+    return taken, histories
+
+
+def _histories(path: Path, runs: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Run name -> its epochs in ``histories.csv`` (absent file: none), for ``runs`` only."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not path.is_file():
+        return out
+    with path.open(newline="", encoding="utf-8") as f:
+        for line, raw in enumerate(csv.DictReader(f), start=2):
+            name = raw.pop("run", "")
+            if name not in runs:
+                continue
+            try:
+                out.setdefault(name, []).append(
+                    {k: int(v) if k == "epoch" else float(v) for k, v in raw.items() if v != ""})
+            except (TypeError, ValueError):
+                raise ConfigError(f"{path}:{line}: run '{name}' has a value that is not a number; "
+                                  "pass an unedited histories.csv") from None
+    return out

@@ -1,5 +1,6 @@
 """A study's tables: ``results.csv`` (one line per run), ``summary.csv`` and ``results.md``
-(one line per row: mean +- std over its seeds). Diverged runs have no accuracy and do not
+(one line per row: mean +- std over its seeds), ``histories.csv`` (one line per epoch of every
+run with curves: what ``--previous`` draws them from when the run dirs are gone). Diverged runs have no accuracy and do not
 count in a mean; rows that did not run are listed with the reason, never with a number.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from camviz.models import MODELS
 from camviz.study import charts
 from camviz.study.config import Study, base_text, describe
+from camviz.study.previous import HISTORIES, HISTORY_COLUMNS
 from camviz.study.runner import CHANCE_FACTOR, PLATEAU, StudyResult
 from camviz.train.artifacts import write_text
 
@@ -116,7 +118,19 @@ def write_tables(study: Study, result: StudyResult, rows: list[RowSummary], *,
                     s.runs[0]["params"] if s.runs else "", s.runs[0]["epochs"] if s.runs else "",
                     s.status, "" if s.reference is None else s.reference, s.not_run])
     write_text(result.out / "summary.csv", buf.getvalue())
+    write_text(result.out / HISTORIES, _histories_csv(result))
     write_text(result.out / "results.md", markdown(study, result, rows, device=device))
+
+
+def _histories_csv(result: StudyResult) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HISTORY_COLUMNS)
+    for row in result.rows:
+        for h in result.histories.get(row["run"], []):
+            w.writerow([row["run"], *("" if h.get(c) is None else f"{h[c]:.6g}"
+                                      for c in HISTORY_COLUMNS[1:])])
+    return buf.getvalue()
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -141,9 +155,11 @@ def markdown(study: Study, result: StudyResult, rows: list[RowSummary], *,
     if device:
         lines.append(f"- Device: {device}")
     if result.taken:
+        bare = sum(name not in result.histories for name in result.taken)
         lines.append(f"- {len(result.taken)} of {len(result.rows)} runs taken from "
                      f"`{result.previous / 'results.csv'}` (published before; their run dirs were "
-                     "not kept, so they have no curves)"
+                     "not kept" + (f", so {bare} of them have no curves" if bare else
+                                   f"; curves from its {HISTORIES}") + ")"
                      + (", the others from their run dirs" if len(result.taken) < len(result.rows) else ""))
     lines += [(
         "- Test accuracy is the mean ± sample std over a row's seeds that did not diverge "

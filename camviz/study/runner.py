@@ -106,8 +106,8 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
     out = check_output(out, "--out") if out else Path("runs") / "studies" / study.name
     scale = {k: v for k, v in (("limit", limit), ("epochs", epochs), ("device", device))
              if v is not None}
-    taken = load_previous(previous, study, base_text(study), scale_text(limit, epochs)) \
-        if previous else {}
+    taken, taken_histories = load_previous(previous, study, base_text(study),
+                                           scale_text(limit, epochs)) if previous else ({}, {})
     configs = {run.name: from_dict({**run.values, **scale, "out": str(out / "runs" / run.name)})
                for run in study.runs if run.row not in study.skip}
     todo = [run for run in seed_major(study.runs)
@@ -140,6 +140,8 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
         elif run.name in configs and run.name in taken:
             rows.append(taken[run.name])
             used.append(run.name)
+            if run.name in taken_histories:
+                histories[run.name] = taken_histories[run.name]
     return StudyResult(out, rows, histories, [r.name for r in todo], scale_text(limit, epochs),
                        previous=Path(previous) if previous else None, taken=used)
 
