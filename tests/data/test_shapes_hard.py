@@ -5,7 +5,16 @@ import pytest
 import torch
 
 from camviz.data import load_dataset
-from camviz.data.shapes_hard import HARD_CLASSES, hard_mask, hard_split, make_hard_shapes
+from camviz.data.shapes import make_shapes
+from camviz.data.shapes_hard import (
+    BLOB_R,
+    DECOY_R,
+    HARD_CLASSES,
+    SHAPE_R,
+    hard_mask,
+    hard_split,
+    make_hard_shapes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +35,18 @@ def test_mask_is_exactly_the_visible_shape_colour(data):
 
 def test_shapes_are_smaller_than_in_shapes(data):
     area = data.masks.float().mean((1, 2))
-    assert area.min() > 0.003 and area.max() < 0.12   # shapes: 0.02..0.5
+    easy = make_shapes(150, seed=3).masks.float().mean((1, 2))
+    assert area.min() > 0.01 and area.max() < 0.25
+    assert area.median() < 0.8 * easy.median()
+
+
+def test_the_class_shape_spans_more_than_any_decoy(data):
+    """What tells the class shape from the clutter: even half occluded it is wider than the
+    largest decoy polygon (diameter <= 2 * DECOY_R[1]) and every blob."""
+    assert SHAPE_R[0] > DECOY_R[1] > BLOB_R[1]
+    for mask in data.masks:
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 > 2 * DECOY_R[1]
 
 
 def test_same_seed_same_images_and_prefix_property():
