@@ -302,7 +302,7 @@ def _on_folder(path) -> bool:
 
 
 FOLDER_CONFIGS = sorted(p.name for p in STUDIES.glob("*.yaml") if _on_folder(p))
-# the CPU-sized report-004 study equals the full one but for width and limit (tested above),
+# the CPU-sized report-004 study equals the full one but for width, limit and lr (tested above),
 # which the tiny run overrides anyway: running both would test the same paths twice (~55 s)
 SAME_AS_FULL = {"resnet18_shapes_hard_ablations_cpu.yaml"}
 DATA_CONFIGS = sorted(p.name for p in STUDIES.glob("*.yaml") if not _on_folder(p) and p.name not in SAME_AS_FULL)
@@ -355,7 +355,7 @@ def test_every_shipped_study_config_runs_end_to_end_tiny(config, tmp_path, requi
 
 def test_cpu_hard_shapes_study_differs_from_the_full_one_only_in_scale():
     """The CPU-sized report-004 study runs the same rows, seeds and recipe; only the width
-    (a quarter; the half-width row half of that) and the image limit differ."""
+    (a quarter; the half-width row half of that), the image limit and the lr (x10) differ."""
     full = load_study(STUDIES / "resnet18_shapes_hard_ablations.yaml")
     cpu = load_study(STUDIES / "resnet18_shapes_hard_ablations_cpu.yaml")
     assert [r.name for r in cpu.runs] == [r.name for r in full.runs]
@@ -364,4 +364,5 @@ def test_cpu_hard_shapes_study_differs_from_the_full_one_only_in_scale():
         fo, co = dict(fv.pop("model_options")), dict(cv.pop("model_options"))
         assert co.pop("width") == fo.pop("width") / 4 and co == fo
         assert cv.pop("limit") == 3000 and fv.pop("limit", None) is None
+        assert cv.pop("lr") == pytest.approx(10 * fv.pop("lr"))
         assert cv == fv
