@@ -99,5 +99,14 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point. When the reader of stdout has gone (``camviz ... | head``)
+    the command stops quietly with 141 (128 + SIGPIPE), as Unix tools do, not a traceback."""
+    try:
+        try:
+            code: int | str | None = main()
+        finally:
+            sys.stdout.flush()   # here, where a closed pipe can still be handled
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing more at exit
+        code = 141
+    sys.exit(code)

@@ -22,3 +22,20 @@ def test_command_help_imports_no_torch(command):
                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}, check=True)
     assert done.stdout.strip().splitlines()[-1] == "exit 0 []", done.stdout[-500:] + done.stderr
     assert done.stdout.startswith(f"usage: camviz {command} ")
+
+
+@pytest.mark.parametrize("argv", [["study", "configs/studies/lenet_fashion_mnist.yaml", "--dry-run"],
+                                  ["models"]])
+def test_output_into_a_closed_pipe_stops_quietly(argv):
+    """`camviz ... | head`: the reader has gone before camviz writes; exit 141, no traceback
+    (--help needs nothing: argparse drops a failed write itself)."""
+    read, write = os.pipe()
+    os.close(read)   # closed before camviz starts: its first write meets a broken pipe
+    try:
+        done = subprocess.run([sys.executable, "-c", "from camviz.cli import entry; entry()", *argv],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, cwd=ROOT,
+                              check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr[-800:]
