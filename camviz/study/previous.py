@@ -22,7 +22,7 @@ from typing import Any
 from camviz.errors import ConfigError
 from camviz.study.config import Study, describe
 
-INTS = ("seed", "best_epoch", "params", "epochs", "train_images", "epoch")
+INTS = ("seed", "best_epoch", "params", "epochs", "train_images")
 FLOATS = ("best_val_accuracy", "test_accuracy", "train_seconds")
 KEPT_NOT = "run dir not kept"
 HISTORIES = "histories.csv"   # every run's epochs, one line each: the curves survive the run dirs

@@ -1,7 +1,8 @@
 """A study's tables: ``results.csv`` (one line per run), ``summary.csv`` and ``results.md``
 (one line per row: mean +- std over its seeds), ``histories.csv`` (one line per epoch of every
-run with curves: what ``--previous`` draws them from when the run dirs are gone). Diverged runs have no accuracy and do not
-count in a mean; rows that did not run are listed with the reason, never with a number.
+run with curves: what ``--previous`` draws them from when the run dirs are gone). Diverged
+runs have no accuracy and do not count in a mean; rows that did not run are listed with the
+reason, never with a number.
 """
 
 from __future__ import annotations
