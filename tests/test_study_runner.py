@@ -31,6 +31,23 @@ def _csv(path: Path) -> list[dict[str, str]]:
 NUMBERS = ("best_val_accuracy", "best_epoch", "test_accuracy", "params", "epochs", "status")
 
 
+@pytest.fixture
+def drawn(monkeypatch) -> dict[str, dict[str, list]]:
+    """What each chart drew, by file name: its x tick labels and line labels (all panels), and
+    the y values of the last panel's lines (curves.png: validation accuracy, one per row)."""
+    saved: dict[str, dict[str, list]] = {}
+    real_save = charts._save
+
+    def keep(fig, path):
+        saved[path.name] = {
+            "names": [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+            + [line.get_label() for ax in fig.axes for line in ax.get_lines()],
+            "last_panel_y": [list(line.get_ydata()) for line in fig.axes[-1].get_lines()]}
+        return real_save(fig, path)
+    monkeypatch.setattr(charts, "_save", keep)
+    return saved
+
+
 def test_two_jobs_give_the_same_results_as_one(tmp_path):
     study = parse_study({"name": "j", "base": BASE,
                          "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}, {"name": "c", "batch_size": 16}]})
@@ -65,15 +82,7 @@ def test_seeds_give_mean_and_std_per_row(tmp_path):
         (tmp_path / "out" / "results.md").read_text()
 
 
-def test_a_diverging_run_is_marked_and_left_out_of_charts(tmp_path, monkeypatch):
-    saved: dict[str, object] = {}
-    real_save = charts._save
-
-    def keep(fig, path):
-        saved[path.name] = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()] + \
-            [line.get_label() for ax in fig.axes for line in ax.get_lines()]
-        return real_save(fig, path)
-    monkeypatch.setattr(charts, "_save", keep)
+def test_a_diverging_run_is_marked_and_left_out_of_charts(tmp_path, drawn):
     study = parse_study({"name": "d", "base": {**BASE, "epochs": 2},
                          "runs": [{"name": "ok"}, {"name": "huge", "lr": 1e6}, {"name": "mid", "lr": 0.02}]})
     run_study(study, tmp_path / "out", limit=64, quiet=True)
@@ -81,10 +90,10 @@ def test_a_diverging_run_is_marked_and_left_out_of_charts(tmp_path, monkeypatch)
     assert runs["huge"]["status"] == "diverged"
     assert runs["huge"]["test_accuracy"] == runs["huge"]["best_val_accuracy"] == ""
     assert runs["ok"]["status"] != "diverged" and runs["ok"]["test_accuracy"] != ""
-    assert "huge" not in saved["test_accuracy.png"] and "ok" in saved["test_accuracy.png"]
-    assert "huge" not in saved["curves.png"] and "ok" in saved["curves.png"]
+    for chart in ("test_accuracy.png", "curves.png"):
+        assert "huge" not in drawn[chart]["names"] and "ok" in drawn[chart]["names"]
     # the lr sweep (0.01 base, 0.02) has two finite points; 1e6 is not among them
-    assert "sweep_lr.png" not in saved   # fewer than three distinct values ran
+    assert "sweep_lr.png" not in drawn   # fewer than three distinct values ran
     summary = {r["row"]: r for r in _csv(tmp_path / "out" / "summary.csv")}
     assert summary["huge"]["test_accuracy_mean"] == "" and summary["huge"]["status"] == "1 diverged"
 
@@ -134,14 +143,7 @@ def _published(tmp_path: Path, seeds: list[int], base: dict | None = None, *,
     return folder
 
 
-def test_previous_runs_are_taken_and_new_seeds_trained(tmp_path, monkeypatch):
-    saved: dict[str, list[str]] = {}
-    real_save = charts._save
-
-    def keep(fig, path):
-        saved[path.name] = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
-        return real_save(fig, path)
-    monkeypatch.setattr(charts, "_save", keep)
+def test_previous_runs_are_taken_and_new_seeds_trained(tmp_path, drawn):
     folder = _published(tmp_path, [0, 1])
     old = {r["run"]: r for r in _csv(folder / "results.csv")}
     study = parse_study({"name": "p", "base": BASE, "seeds": [0, 1, 2],
@@ -168,7 +170,7 @@ def test_previous_runs_are_taken_and_new_seeds_trained(tmp_path, monkeypatch):
     result = run_study(study, tmp_path / "out2", limit=64, quiet=True, train=False, previous=again)
     assert len(result.taken) == 6 and result.trained == []
     assert all(r["note"].count("run dir not kept") == 1 for r in result.rows)
-    assert {"a", "b"} <= set(saved["curves.png"])   # drawn from the trained seed 2
+    assert {"a", "b"} <= set(drawn["curves.png"]["names"])   # drawn from the trained seed 2
 
 
 def test_previous_alone_reproduces_the_published_table(tmp_path):
@@ -181,14 +183,7 @@ def test_previous_alone_reproduces_the_published_table(tmp_path):
     assert not (tmp_path / "out" / "curves.png").exists()   # no run has curves
 
 
-def test_previous_histories_give_taken_runs_their_curves(tmp_path, monkeypatch):
-    saved: dict[str, list] = {}
-    real_save = charts._save
-
-    def keep(fig, path):   # curves.png: the validation accuracy panel's lines, one per row
-        saved[path.name] = [list(line.get_ydata()) for line in fig.axes[-1].get_lines()]
-        return real_save(fig, path)
-    monkeypatch.setattr(charts, "_save", keep)
+def test_previous_histories_give_taken_runs_their_curves(tmp_path, drawn):
     study = parse_study({"name": "p", "base": {**BASE, "epochs": 2}, "seeds": [0],
                          "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
     ran = run_study(study, tmp_path / "ran", limit=64, quiet=True)
@@ -202,9 +197,9 @@ def test_previous_histories_give_taken_runs_their_curves(tmp_path, monkeypatch):
         for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr"):
             assert [h[key] for h in result.histories[name]] == pytest.approx(
                 [h[key] for h in hist], rel=1e-5)
-    drawn = [r["run"] for r in result.rows if r["status"] != "diverged"]   # diverged: never drawn
-    assert "a" in drawn and saved["curves.png"] == [
-        pytest.approx([h["val_accuracy"] for h in ran.histories[n]], rel=1e-5) for n in drawn]
+    shown = [r["run"] for r in result.rows if r["status"] != "diverged"]   # diverged: never drawn
+    assert "a" in shown and drawn["curves.png"]["last_panel_y"] == [
+        pytest.approx([h["val_accuracy"] for h in ran.histories[n]], rel=1e-5) for n in shown]
     assert all(r["note"].endswith("run dir not kept") for r in result.rows)   # no "no curves"
     assert "curves from its histories.csv" in (tmp_path / "out" / "results.md").read_text()
     assert _csv(tmp_path / "out" / "histories.csv") == _csv(folder / "histories.csv")   # kept on
