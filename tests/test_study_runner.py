@@ -33,8 +33,9 @@ NUMBERS = ("best_val_accuracy", "best_epoch", "test_accuracy", "params", "epochs
 
 @pytest.fixture
 def drawn(monkeypatch) -> dict[str, dict[str, list]]:
-    """What each chart drew, by file name: its x tick labels and line labels (all panels), and
-    the y values of the last panel's lines (curves.png: validation accuracy, one per row)."""
+    """What each chart drew, by file name: its x tick labels and line labels (all panels), the
+    y values of the last panel's lines (curves.png: validation accuracy, one per row), and the
+    first panel's bar heights and y scale."""
     saved: dict[str, dict[str, list]] = {}
     real_save = charts._save
 
@@ -42,7 +43,9 @@ def drawn(monkeypatch) -> dict[str, dict[str, list]]:
         saved[path.name] = {
             "names": [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
             + [line.get_label() for ax in fig.axes for line in ax.get_lines()],
-            "last_panel_y": [list(line.get_ydata()) for line in fig.axes[-1].get_lines()]}
+            "last_panel_y": [list(line.get_ydata()) for line in fig.axes[-1].get_lines()],
+            "bars": [patch.get_height() for patch in fig.axes[0].patches],
+            "yscale": fig.axes[0].get_yscale()}
         return real_save(fig, path)
     monkeypatch.setattr(charts, "_save", keep)
     return saved
@@ -94,8 +97,21 @@ def test_a_diverging_run_is_marked_and_left_out_of_charts(tmp_path, drawn):
         assert "huge" not in drawn[chart]["names"] and "ok" in drawn[chart]["names"]
     # the lr sweep (0.01 base, 0.02) has two finite points; 1e6 is not among them
     assert "sweep_lr.png" not in drawn   # fewer than three distinct values ran
+    assert "params.png" not in drawn   # one architecture: its size says nothing
     summary = {r["row"]: r for r in _csv(tmp_path / "out" / "summary.csv")}
     assert summary["huge"]["test_accuracy_mean"] == "" and summary["huge"]["status"] == "1 diverged"
+
+
+def test_rows_of_different_sizes_get_a_params_chart(tmp_path, drawn):
+    study = parse_study({"name": "w", "base": BASE,
+                         "runs": [{"name": "narrow", "model_options": {"width": 0.5}},
+                                  {"name": "wide", "model_options": {"width": 2.0}}]})
+    run_study(study, tmp_path / "out", limit=64, quiet=True)
+    params = {r["run"]: int(r["params"]) for r in _csv(tmp_path / "out" / "results.csv")}
+    assert params["wide"] > 2 * params["narrow"]
+    assert drawn["params.png"]["bars"] == [params["narrow"], params["wide"]]
+    assert drawn["params.png"]["yscale"] == "log"
+    assert "![params](params.png)" in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_status_marks_chance_level_and_plateaus():

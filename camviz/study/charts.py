@@ -1,4 +1,4 @@
-"""A study's charts (PNG): training curves, sweeps, test accuracy and time per row.
+"""A study's charts (PNG): training curves, sweeps, test accuracy, time and size per row.
 
 Every chart carries the study's data line (data set, training images, width, epochs) and
 shows only runs that finished without diverging; a row's curves are its first such seed with
@@ -148,20 +148,16 @@ def plot_sweep(key: str, points: list[tuple[str, float]], by_row: dict, subtitle
 
 
 def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> list[Path]:
-    """``test_accuracy.png`` (mean ± std, the reference beside) and ``train_time.png``."""
+    """``test_accuracy.png`` (mean ± std, the reference beside), ``train_time.png`` and, where
+    the rows' sizes differ (a comparison of architectures), ``params.png`` on a log axis."""
     shown = [s for s in rows if s.mean("test_accuracy") is not None]
     if not shown:
         return []
     paths = []
     for key, label, fname in (("test_accuracy", "test accuracy", "test_accuracy.png"),
                               ("train_seconds", "train time per run (s)", "train_time.png")):
-        fig, ax = _figure(max(5.0, 0.45 * len(shown) + 2), 4.2)
-        x = range(len(shown))
-        means = [s.mean(key) for s in shown]
-        bars = ax.bar(x, means, yerr=[s.std(key) or 0.0 for s in shown], capsize=2,
-                      color="tab:blue", label="camviz")
-        ax.bar_label(bars, labels=[f"{m:.3f}" if key == "test_accuracy" else f"{m:,.0f}"
-                                   for m in means], fontsize=6, padding=2)
+        fig, ax = _bars(shown, [s.mean(key) for s in shown], [s.std(key) or 0.0 for s in shown],
+                        "{:.3f}" if key == "test_accuracy" else "{:,.0f}", label, subtitle)
         if key == "test_accuracy":
             refs = [(i, s.reference) for i, s in enumerate(shown) if s.reference is not None]
             if refs:
@@ -169,12 +165,30 @@ def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> lis
                            label=reference_label)
                 ax.legend(fontsize=7, loc="lower right")
             ax.set_ylim(0, 1)
-        ax.set_xticks(list(x), [s.row for s in shown], rotation=60, ha="right", fontsize=7)
-        ax.set(ylabel=label, title=label)
-        ax.grid(axis="y", alpha=0.3)
-        fig.suptitle(subtitle, fontsize=8)
         paths.append(_save(fig, out / fname))
+    params = [s.runs[0]["params"] or 0 for s in shown]
+    if min(params) > 0 and max(params) >= PARAMS_SPREAD * min(params):
+        fig, ax = _bars(shown, params, [0.0] * len(shown), "{:,.0f}", "parameters", subtitle)
+        ax.set_yscale("log")
+        paths.append(_save(fig, out / "params.png"))
     return paths
+
+
+PARAMS_SPREAD = 2.0   # params.png only when the largest row has this many times the smallest's
+
+
+def _bars(shown: list, values: list[float], errors: list[float], fmt: str, label: str,
+          subtitle: str):
+    """One bar per row with its value written above it."""
+    fig, ax = _figure(max(5.0, 0.45 * len(shown) + 2), 4.2)
+    x = range(len(shown))
+    bars = ax.bar(x, values, yerr=errors, capsize=2, color="tab:blue", label="camviz")
+    ax.bar_label(bars, labels=[fmt.format(v) for v in values], fontsize=6, padding=2)
+    ax.set_xticks(list(x), [s.row for s in shown], rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=label, title=label)
+    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(subtitle, fontsize=8)
+    return fig, ax
 
 
 def _save(fig, path: Path) -> Path:
