@@ -302,9 +302,10 @@ def _on_folder(path) -> bool:
 
 
 FOLDER_CONFIGS = sorted(p.name for p in STUDIES.glob("*.yaml") if _on_folder(p))
-# the CPU-sized report-004 study equals the full one but for width, limit and lr (tested above),
-# which the tiny run overrides anyway: running both would test the same paths twice (~55 s)
-SAME_AS_FULL = {"resnet18_shapes_hard_ablations_cpu.yaml"}
+# the CPU-sized report-004 study equals the full one but for width, limit and lr, the report-000
+# one but for limit (tested below), which the tiny run overrides anyway: running both would test
+# the same paths twice (~55 s and ~25 s)
+SAME_AS_FULL = {"resnet18_shapes_hard_ablations_cpu.yaml", "five_cnns_fashion_mnist_cpu.yaml"}
 DATA_CONFIGS = sorted(p.name for p in STUDIES.glob("*.yaml") if not _on_folder(p) and p.name not in SAME_AS_FULL)
 
 
@@ -351,6 +352,19 @@ def test_every_shipped_study_config_runs_end_to_end_tiny(config, tmp_path, requi
             assert 0.0 <= float(row["test_accuracy"]) <= 1.0, row
         assert int(row["params"]) > 0, row
     assert f"--limit {limit}" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_cpu_five_cnns_study_differs_from_the_full_one_only_in_its_image_limit():
+    """The CPU-sized report-000 study trains the report's networks (full width, its stems) with
+    its recipe; only the number of training images differs. Both carry the report's figures."""
+    full = load_study(STUDIES / "five_cnns_fashion_mnist.yaml")
+    cpu = load_study(STUDIES / "five_cnns_fashion_mnist_cpu.yaml")
+    assert [r.name for r in cpu.runs] == [r.name for r in full.runs]
+    for f, c in zip(full.runs, cpu.runs):
+        cv = dict(c.values)
+        assert cv.pop("limit") == 12000 and "limit" not in f.values and cv == f.values
+    assert cpu.reference == full.reference == {"lenet": 0.9744, "alexnet": 0.9913, "resnet18": 0.993,
+                                               "mobilenet_v1": 0.9836, "googlenet": 0.988}
 
 
 def test_cpu_hard_shapes_study_differs_from_the_full_one_only_in_scale():
