@@ -168,7 +168,7 @@ def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> lis
         paths.append(_save(fig, out / fname))
     params = [s.runs[0]["params"] or 0 for s in shown]
     if min(params) > 0 and max(params) >= PARAMS_SPREAD * min(params):
-        fig, ax = _bars(shown, params, [0.0] * len(shown), "{:,.0f}", "parameters", subtitle)
+        fig, ax = _bars(shown, params, None, "{:,.0f}", "parameters", subtitle)
         ax.set_yscale("log")
         paths.append(_save(fig, out / "params.png"))
     return paths
@@ -177,9 +177,9 @@ def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> lis
 PARAMS_SPREAD = 2.0   # params.png only when the largest row has this many times the smallest's
 
 
-def _bars(shown: list, values: list[float], errors: list[float], fmt: str, label: str,
+def _bars(shown: list, values: list[float], errors: list[float] | None, fmt: str, label: str,
           subtitle: str):
-    """One bar per row with its value written above it."""
+    """One bar per row with its value written above it (and its ± error bar, if given)."""
     fig, ax = _figure(max(5.0, 0.45 * len(shown) + 2), 4.2)
     x = range(len(shown))
     bars = ax.bar(x, values, yerr=errors, capsize=2, color="tab:blue", label="camviz")
