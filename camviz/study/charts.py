@@ -147,6 +147,9 @@ def plot_sweep(key: str, points: list[tuple[str, float]], by_row: dict, subtitle
     return _save(fig, out / f"sweep_{name}.png")
 
 
+PARAMS_SPREAD = 2.0   # params.png only when the largest row has this many times the smallest's
+
+
 def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> list[Path]:
     """``test_accuracy.png`` (mean ± std, the reference beside), ``train_time.png`` and, where
     the rows' sizes differ (a comparison of architectures), ``params.png`` on a log axis."""
@@ -172,9 +175,6 @@ def plot_bars(rows: list, subtitle: str, out: Path, reference_label: str) -> lis
         ax.set_yscale("log")
         paths.append(_save(fig, out / "params.png"))
     return paths
-
-
-PARAMS_SPREAD = 2.0   # params.png only when the largest row has this many times the smallest's
 
 
 def _bars(shown: list, values: list[float], errors: list[float] | None, fmt: str, label: str,
