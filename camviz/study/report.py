@@ -17,7 +17,7 @@ from camviz.models import MODELS
 from camviz.study import charts
 from camviz.study.config import Study, base_text, describe
 from camviz.study.previous import HISTORIES, HISTORY_COLUMNS
-from camviz.study.runner import CHANCE_FACTOR, PLATEAU, StudyResult
+from camviz.study.runner import CHANCE_FACTOR, PLATEAU, STATUSES, StudyResult
 from camviz.train.artifacts import write_text
 
 RUN_COLUMNS = ("run", "row", "seed", "changes", "status", "best_val_accuracy", "best_epoch",
@@ -54,8 +54,7 @@ class RowSummary:
     def status(self) -> str:
         if self.not_run:
             return "not run"
-        counts = {s: sum(r["status"] == s for r in self.runs) for s in
-                  ("converged", "still improving", "diverged")}
+        counts = {s: sum(r["status"] == s for r in self.runs) for s in STATUSES}
         return ", ".join(f"{n} {s}" for s, n in counts.items() if n)
 
 
