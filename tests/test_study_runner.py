@@ -119,7 +119,9 @@ def test_status_marks_chance_level_and_plateaus():
     assert status(h, nonfinite=False, classes=10) == "diverged"          # never left chance
     assert status(h[:1], nonfinite=False, classes=10) != "diverged"      # one epoch: too early
     up = [{"val_accuracy": a} for a in (0.5, 0.7, 0.8, 0.85)]
-    assert status(up, nonfinite=False, classes=10) == "still improving"
+    assert status(up, nonfinite=False, classes=10) == "not converged"
+    down = [{"val_accuracy": a} for a in (0.5, 0.814, 0.81, 0.802)]     # overfitting: not "improving"
+    assert status(down, nonfinite=False, classes=10) == "not converged"
     flat = [{"val_accuracy": a} for a in (0.5, 0.88, 0.885, 0.884)]
     assert status(flat, nonfinite=False, classes=10) == "converged"
     assert status(flat, nonfinite=True, classes=10) == "diverged"
@@ -197,6 +199,21 @@ def test_previous_alone_reproduces_the_published_table(tmp_path):
     assert result.trained == [] and len(result.taken) == 2
     assert _csv(tmp_path / "out" / "summary.csv") == _csv(folder / "summary.csv")
     assert not (tmp_path / "out" / "curves.png").exists()   # no run has curves
+
+
+def test_previous_tables_with_the_old_status_label_read_as_not_converged(tmp_path):
+    folder = _published(tmp_path, [0])
+    rows = _csv(folder / "results.csv")
+    rows[0]["status"] = "still improving"    # the label before it was renamed (same rule)
+    with (folder / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    study = parse_study({"name": "p", "base": BASE, "seeds": [0],
+                         "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True, train=False, previous=folder)
+    assert {r["run"]: r["status"] for r in result.rows}[rows[0]["run"]] == "not converged"
+    assert "still improving" not in (tmp_path / "out" / "results.md").read_text()
 
 
 def test_previous_histories_give_taken_runs_their_curves(tmp_path, drawn):

@@ -26,6 +26,8 @@ INTS = ("seed", "best_epoch", "params", "epochs", "train_images")
 FLOATS = ("best_val_accuracy", "test_accuracy", "train_seconds")
 KEPT_NOT = "run dir not kept"
 HISTORIES = "histories.csv"   # every run's epochs, one line each: the curves survive the run dirs
+#: Status labels of earlier camviz versions -> today's (the rule is the same).
+OLD_STATUS = {"still improving": "not converged"}
 HISTORY_COLUMNS = ("run", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 
 
@@ -74,6 +76,7 @@ def load_previous(folder: str | Path, study: Study, base: str, scale: str
             except (TypeError, ValueError):
                 raise ConfigError(f"{csv_path}:{line}: run '{run.name}' has a value that is not a "
                                   "number; pass an unedited results.csv") from None
+            row["status"] = OLD_STATUS.get(row.get("status"), row.get("status"))
             taken[run.name] = row
     histories = _histories(folder / HISTORIES, set(taken))
     for name, row in taken.items():

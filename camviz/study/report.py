@@ -166,7 +166,8 @@ def markdown(study: Study, result: StudyResult, rows: list[RowSummary], *,
         "(a single seed shows no ±). Status per run: *diverged* = non-finite loss or "
         f"validation accuracy below {CHANCE_FACTOR:g} / classes after epoch 1 (no accuracy shown, "
         f"not in any mean or chart); *converged* = last three epochs' validation accuracy within "
-        f"{PLATEAU:g}; else *still improving*. Train time is the mean wall time per run."), ""]
+        f"{PLATEAU:g}; else *not converged* (rising or falling). Train time is the mean wall "
+        "time per run."), ""]
     head = "| row | changed settings | seeds | test acc | " + \
         (f"{study.reference_label} | " if has_ref else "") + \
         "best val acc | status | train time s | params | epochs |"

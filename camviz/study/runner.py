@@ -10,8 +10,9 @@ interrupted study has one seed of as many rows as possible.
 A run dir whose ``study.json`` marks it finished with the same config is reused; one with a
 ``state.pt`` is resumed. Each run gets a status: *diverged* (its loss became non-finite, or
 its validation accuracy never left chance after its first epoch), *converged* (the
-validation accuracy of its last three epochs within :data:`PLATEAU` of each other) or
-*still improving*; a diverged run has no accuracy in the tables and charts.
+validation accuracy of its last three epochs within :data:`PLATEAU` of each other) or *not
+converged* (rising or falling: the label says only that it has not settled); a diverged run
+has no accuracy in the tables and charts.
 
 ``previous`` names a published study folder whose runs are taken instead of trained when
 their run dirs are gone (:mod:`~camviz.study.previous`).
@@ -51,7 +52,7 @@ MARKER = "study.json"
 PLATEAU = 0.01
 #: At chance: validation accuracy below this multiple of 1 / classes.
 CHANCE_FACTOR = 1.5
-STATUSES = ("converged", "still improving", "diverged")
+STATUSES = ("converged", "not converged", "diverged")
 
 
 @dataclass
@@ -226,7 +227,7 @@ def _params(run_dir: Path) -> int | None:
 
 
 def status(history: list[dict[str, Any]], nonfinite: bool, classes: int | None) -> str:
-    """*diverged*, *converged* or *still improving* (see the module docstring)."""
+    """*diverged*, *converged* or *not converged* (see the module docstring)."""
     if nonfinite:
         return "diverged"
     accs = [h["val_accuracy"] for h in history]
@@ -234,7 +235,7 @@ def status(history: list[dict[str, Any]], nonfinite: bool, classes: int | None) 
         return "diverged"
     if len(accs) >= 3 and max(accs[-3:]) - min(accs[-3:]) <= PLATEAU:
         return "converged"
-    return "still improving"
+    return "not converged"
 
 
 def run_row(run: StudyRun, run_dir: Path,
