@@ -99,7 +99,9 @@ def test_hard_shapes_study_has_every_ablation_of_report_004():
         ("shapes-hard", "sgd", 0.001, 0.9, "step", 7, 0.1, 25, 64, 0.1, 0.1)
     assert b["model_options"]["stem"] == "small" and b["model_options"]["width"] == 1.0
     assert rows["half-width"][0]["model_options"]["width"] == 0.5 and rows["half-width"][0]["step_size"] == 4
-    assert rows["lr-1e-4"][0]["lr"] == 0.0001 and rows["no-lr-decay"][0]["scheduler"] == "none"
+    # 3.3: "set the lr smaller from the start" replaces the decay: lr 1e-4 without it
+    assert (rows["lr-1e-4"][0]["lr"], rows["lr-1e-4"][0]["scheduler"]) == (0.0001, "none")
+    assert rows["no-lr-decay"][0]["scheduler"] == "none"
     assert [rows[f"depth-{d}"][0]["model"] for d in (14, 34)] == ["resnet14", "resnet34"]
 
 
