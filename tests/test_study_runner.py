@@ -63,6 +63,33 @@ def test_two_jobs_give_the_same_results_as_one(tmp_path):
     assert cut[0] == cut[1]
 
 
+def test_a_run_finished_by_another_process_meanwhile_is_reused_not_retrained(tmp_path, monkeypatch):
+    """Two processes on one study: a run the other one finished after this study planned its
+    runs is reused; the closing counts add up (and never go negative when a dir moves away)."""
+    import camviz.train
+    study = parse_study({"name": "m", "base": BASE, "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}]})
+    run_study(study, tmp_path / "other", limit=64, quiet=True)
+    real, calls = camviz.train.train, []
+
+    def train(config, **kw):   # while 'a' trains, the other process finishes 'b'
+        calls.append(Path(config.out).name)
+        shutil.copytree(tmp_path / "other" / "runs" / "b", tmp_path / "out" / "runs" / "b")
+        return real(config, **kw)
+    monkeypatch.setattr(camviz.train, "train", train)
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True)
+    assert calls == ["a"] and result.trained == ["a"] and result.reused == ["b"]
+    assert [r["run"] for r in result.rows] == ["a", "b"]
+
+    def moved(config, **kw):   # run dir 'a' moved away by hand once it had finished
+        if Path(config.out).name == "b":
+            shutil.move(str(tmp_path / "out" / "runs" / "a"), str(tmp_path / "elsewhere"))
+        return real(config, **kw)
+    monkeypatch.setattr(camviz.train, "train", moved)
+    shutil.rmtree(tmp_path / "out" / "runs")
+    result = run_study(study, tmp_path / "out", limit=64, quiet=True)
+    assert result.trained == ["a", "b"] and result.reused == [] and [r["run"] for r in result.rows] == ["b"]
+
+
 def test_seeds_give_mean_and_std_per_row(tmp_path):
     study = parse_study({"name": "s", "base": BASE, "runs": [{"name": "a"}, {"name": "b", "lr": 0.03}],
                          "seeds": [0, 1, 2]})

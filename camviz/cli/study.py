@@ -53,7 +53,7 @@ def run_study_cmd(args: argparse.Namespace) -> int:
                        quiet=args.quiet, jobs=args.jobs, threads=args.threads,
                        train=not args.report_only, previous=args.previous,
                        progress=None if args.quiet else print)
-    reused = len(result.rows) - len(result.trained) - len(result.taken)
+    reused = len(result.reused)
     taken = f", {len(result.taken)} taken from --previous" if result.taken else ""
     print(f"{len(result.rows)} runs ({len(result.trained)} trained, {reused} reused{taken}): "
           f"{result.out / 'results.md'}")

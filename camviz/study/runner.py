@@ -7,8 +7,9 @@ small CPU. A run trains with the same number of threads whatever ``jobs`` is giv
 numbers. Runs start seed by seed (the first seed of every row, then the second, ...) so an
 interrupted study has one seed of as many rows as possible.
 
-A run dir whose ``study.json`` marks it finished with the same config is reused; one with a
-``state.pt`` is resumed. Each run gets a status: *diverged* (its loss became non-finite, or
+A run dir whose ``study.json`` marks it finished with the same config is reused (checked again
+just before the run starts, so a run another process finished meanwhile is not trained
+twice); one with a ``state.pt`` is resumed. Each run gets a status: *diverged* (its loss became non-finite, or
 its validation accuracy never left chance after its first epoch), *converged* (the
 validation accuracy of its last three epochs within :data:`PLATEAU` of each other) or *not
 converged* (rising or falling: the label says only that it has not settled); a diverged run
@@ -60,11 +61,12 @@ class StudyResult:
     out: Path
     rows: list[dict[str, Any]]                       # one per run, in the study's order
     histories: dict[str, list[dict[str, Any]]]       # run -> metrics.json epochs
-    trained: list[str]          # runs trained or resumed by this call (the rest were reused)
+    trained: list[str]          # runs trained or resumed by this call
     scale: str
     charts: list[Path] = field(default_factory=list)
     previous: Path | None = None   # the published folder some rows were taken from
     taken: list[str] = field(default_factory=list)   # runs taken from it
+    reused: list[str] = field(default_factory=list)  # finished run dirs used as they were
 
 
 def scale_text(limit: int | None, epochs: int | None) -> str:
@@ -114,11 +116,13 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
     todo = [run for run in seed_major(study.runs)
             if run.name in configs and run.name not in taken
             and not _finished(configs[run.name])] if train else []
+    trained = []
     if jobs == 1 or len(todo) <= 1:
         for i, run in enumerate(todo, start=1):
             if progress:
                 progress(f"[{i}/{len(todo)}] {run.name} ({describe(run.changes)})")
-            _with_threads(per_run, train_run, configs[run.name], quiet)
+            if _with_threads(per_run, train_run, configs[run.name], quiet):
+                trained.append(run.name)
     else:
         ctx = multiprocessing.get_context("spawn")   # no forked torch thread pools
         others = set(multiprocessing.active_children())   # not the pool's: left alone
@@ -126,25 +130,29 @@ def execute(study: Study, out: str | Path | None = None, *, limit: int | None = 
             futures = {pool.submit(_child, configs[run.name], True, per_run): run for run in todo}
             try:
                 for i, future in enumerate(as_completed(futures), start=1):
-                    future.result()
+                    if future.result():
+                        trained.append(futures[future].name)
                     if progress:
                         progress(f"[{i}/{len(todo)}] finished {futures[future].name}")
             except BaseException:
                 _stop_children(pool, others)
                 raise
-    rows, histories, used = [], {}, []
+    rows, histories, used, reused = [], {}, [], []
     for run in study.runs:
         if run.name in configs and _finished(configs[run.name]):
             row, history = run_row(run, Path(configs[run.name].out), scale)
             rows.append(row)
             histories[run.name] = history
+            if run.name not in trained:
+                reused.append(run.name)
         elif run.name in configs and run.name in taken:
             rows.append(taken[run.name])
             used.append(run.name)
             if run.name in taken_histories:
                 histories[run.name] = taken_histories[run.name]
-    return StudyResult(out, rows, histories, [r.name for r in todo], scale_text(limit, epochs),
-                       previous=Path(previous) if previous else None, taken=used)
+    return StudyResult(out, rows, histories, [r.name for r in todo if r.name in trained],
+                       scale_text(limit, epochs), previous=Path(previous) if previous else None,
+                       taken=used, reused=reused)
 
 
 def _stop_children(pool: ProcessPoolExecutor, others: set) -> None:
@@ -168,10 +176,10 @@ def _with_threads(n: int, fn: Callable, *args: Any) -> Any:
         torch.set_num_threads(before)
 
 
-def _child(config: TrainConfig, quiet: bool, threads: int) -> None:
+def _child(config: TrainConfig, quiet: bool, threads: int) -> bool:
     """One run in a child process (its own interpreter: set its thread count first)."""
     torch.set_num_threads(threads)
-    train_run(config, quiet)
+    return train_run(config, quiet)
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
@@ -190,9 +198,13 @@ def _finished(config: TrainConfig) -> bool:
     return _comparable(stored) == _comparable(json.loads(json.dumps(config.to_dict())))
 
 
-def train_run(config: TrainConfig, quiet: bool) -> None:
-    """Train (or resume) one run and mark its dir finished; a diverged run is a result too."""
+def train_run(config: TrainConfig, quiet: bool) -> bool:
+    """Train (or resume) one run and mark its dir finished; a diverged run is a result too.
+    False when the run was found finished (by another process since the study planned it)."""
     run_dir = Path(config.out)
+    if _finished(config):
+        log.info("%s was finished meanwhile (another process?): reused", run_dir)
+        return False
     diverged = None
     try:
         if (run_dir / STATE_FILE).is_file():
@@ -215,6 +227,7 @@ def train_run(config: TrainConfig, quiet: bool) -> None:
     write_text(run_dir / MARKER, json.dumps({"finished": True, "diverged": diverged,
                                              "params": _params(run_dir),
                                              "config": config.to_dict()}, indent=2))
+    return True
 
 
 def _params(run_dir: Path) -> int | None:
