@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import colorsys
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,33 +119,61 @@ def _blob(x, y, cx, cy, r, rng) -> np.ndarray:
     return _in_polygon(x, y, cx + r * rad * np.cos(ang), cy + r * rad * np.sin(ang))
 
 
+def _background(rng: np.random.Generator, size: int, sat: float, val: tuple[float, float],
+                tilt: float, noise: tuple[float, float]) -> np.ndarray:
+    """A dull colour (saturation below ``sat``, value in ``val``), a random linear gradient of
+    up to +-``tilt`` per channel and Gaussian noise of sd in ``noise``: float (H, W, 3)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    base = _rgb(rng.uniform(), rng.uniform(0.0, sat), rng.uniform(*val))
+    gdir = rng.uniform(0, 2 * np.pi)
+    grad = ((xx * np.cos(gdir) + yy * np.sin(gdir)) / size)[..., None] * rng.uniform(-tilt, tilt, 3)
+    return base + grad + rng.normal(0.0, rng.uniform(*noise), (size, size, 3))
+
+
+def _clutter(rng: np.random.Generator, flat: np.ndarray, size: int, colour: Callable[[], np.ndarray],
+             lines: tuple[int, int], blobs: tuple[int, int], blob_r: tuple[float, float]) -> None:
+    """Paint straight lines and blobs (counts drawn in [low, high)) into ``flat`` (H*W, 3)."""
+    k = size / DEFAULT_SIZE
+    x, y = _centres(size)
+    for _ in range(int(rng.integers(*lines))):
+        x0, y0, x1, y1 = rng.uniform(-0.1 * size, 1.1 * size, 4)
+        flat[_segment(x, y, x0, y0, x1, y1, rng.uniform(1.0, 2.5) * k)] = colour()
+    for _ in range(int(rng.integers(*blobs))):
+        cx, cy = rng.uniform(0, size, 2)
+        flat[_blob(x, y, cx, cy, rng.uniform(*blob_r) * k, rng)] = colour()
+
+
+def _centres(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of every pixel centre, flattened in row-major order."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    return xx.ravel(), yy.ravel()
+
+
+def _paint(img: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """``img`` as uint8 (H, W, 3) with the mask's pixels in ``colour`` and no other pixel of
+    exactly that colour (so that mask == colour test holds)."""
+    size = img.shape[0]
+    out = np.rint(img).clip(0, 255).astype(np.uint8).reshape(-1, 3)
+    clash = (out == colour).all(1) & ~mask
+    out[clash, 0] ^= 1
+    out[mask] = colour
+    return out.reshape(size, size, 3)
+
+
 def draw_shape_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
                      ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """One image (H, W, 3) uint8, its label, its exact mask (H, W) and the shape colour."""
     k = size / DEFAULT_SIZE
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    x, y = xx.ravel(), yy.ravel()
-
-    # Background: a dull colour, a random linear gradient and Gaussian noise.
-    base = _rgb(rng.uniform(), rng.uniform(0.0, 0.5), rng.uniform(0.15, 0.6))
-    gdir = rng.uniform(0, 2 * np.pi)
-    grad = ((xx * np.cos(gdir) + yy * np.sin(gdir)) / size)[..., None] * rng.uniform(-40, 40, 3)
-    img = base + grad + rng.normal(0.0, rng.uniform(4.0, 20.0), (size, size, 3))
-
+    x, y = _centres(size)
+    img = _background(rng, size, sat=0.5, val=(0.15, 0.6), tilt=40, noise=(4.0, 20.0))
     label = int(rng.integers(len(SHAPE_CLASSES)))
     hue = rng.uniform()
 
     def other_colour() -> np.ndarray:
         return _rgb(hue + rng.uniform(1 / 6, 5 / 6), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0))
 
-    flat = img.reshape(-1, 3)
-    for _ in range(int(rng.integers(2, 6))):
-        x0, y0, x1, y1 = rng.uniform(-0.1 * size, 1.1 * size, 4)
-        flat[_segment(x, y, x0, y0, x1, y1, rng.uniform(1.0, 2.5) * k)] = other_colour()
-    for _ in range(int(rng.integers(1, 4))):
-        cx, cy = rng.uniform(0, size, 2)
-        flat[_blob(x, y, cx, cy, rng.uniform(3.0, 7.0) * k, rng)] = other_colour()
-
+    _clutter(rng, img.reshape(-1, 3), size, other_colour, lines=(2, 6), blobs=(1, 4),
+             blob_r=(3.0, 7.0))
     r = rng.uniform(11.0, 22.0) * k
     margin = 1.06 * r + 1.0            # the cross's corners reach 1.054 r
     cx, cy = rng.uniform(margin, size - margin, 2)
@@ -152,12 +181,22 @@ def draw_shape_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
     if not mask.any():                 # cannot happen for r >= 11 px; guard the invariant
         raise RuntimeError("empty shape mask")
     colour = np.rint(_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0))).astype(np.uint8)
-    out = np.rint(img).clip(0, 255).astype(np.uint8).reshape(-1, 3)
-    # No pixel outside the shape may carry its exact colour (so mask == colour test holds).
-    clash = (out == colour).all(1) & ~mask
-    out[clash, 0] ^= 1
-    out[mask] = colour
-    return out.reshape(size, size, 3), label, mask.reshape(size, size), colour
+    return _paint(img, mask, colour), label, mask.reshape(size, size), colour
+
+
+def _make(draw: Callable, n: int, size: int, seed: int, stream: int, start: int,
+          classes: tuple[str, ...]) -> ShapesData:
+    """``n`` images of ``draw``; image ``start + i`` is seeded by (seed, stream, start + i)."""
+    imgs = np.empty((n, size, size, 3), np.uint8)
+    masks = np.empty((n, size, size), bool)
+    labels = np.empty(n, np.int64)
+    colours = np.empty((n, 3), np.uint8)
+    for i in range(n):
+        rng = np.random.default_rng([seed, stream, start + i])
+        imgs[i], labels[i], masks[i], colours[i] = draw(rng, size)
+    return ShapesData(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(),
+                      torch.from_numpy(labels), torch.from_numpy(masks), torch.from_numpy(colours),
+                      classes)
 
 
 def make_shapes(n: int, *, size: int = DEFAULT_SIZE, seed: int = DATA_SEED, stream: int = 0,
@@ -165,15 +204,7 @@ def make_shapes(n: int, *, size: int = DEFAULT_SIZE, seed: int = DATA_SEED, stre
     """``n`` shape images; image ``start + i`` is seeded by (seed, stream, start + i)."""
     if n < 0 or size < 16:
         raise DataError(f"shapes needs n >= 0 and size >= 16, got n={n}, size={size}")
-    imgs = np.empty((n, size, size, 3), np.uint8)
-    masks = np.empty((n, size, size), bool)
-    labels = np.empty(n, np.int64)
-    colours = np.empty((n, 3), np.uint8)
-    for i in range(n):
-        rng = np.random.default_rng([seed, stream, start + i])
-        imgs[i], labels[i], masks[i], colours[i] = draw_shape_image(rng, size)
-    return ShapesData(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(),
-                      torch.from_numpy(labels), torch.from_numpy(masks), torch.from_numpy(colours))
+    return _make(draw_shape_image, n, size, seed, stream, start, SHAPE_CLASSES)
 
 
 @functools.lru_cache(maxsize=6)

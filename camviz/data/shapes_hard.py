@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
 
 from camviz.data.base import DataSource, TensorSplit
 from camviz.data.datasets import LoadOptions, register_dataset
@@ -32,8 +31,12 @@ from camviz.data.shapes import (
     DEFAULT_SIZE,
     SHAPE_CLASSES,
     ShapesData,
-    _blob,
+    _background,
+    _centres,
+    _clutter,
     _in_polygon,
+    _make,
+    _paint,
     _regular,
     _rgb,
     _segment,
@@ -86,12 +89,8 @@ def draw_hard_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
                     ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """One image (H, W, 3) uint8, its label, its exact visible mask (H, W) and its colour."""
     k = size / DEFAULT_SIZE
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    x, y = xx.ravel(), yy.ravel()
-    base = _rgb(rng.uniform(), rng.uniform(0.0, 0.6), rng.uniform(0.15, 0.8))
-    gdir = rng.uniform(0, 2 * np.pi)
-    grad = ((xx * np.cos(gdir) + yy * np.sin(gdir)) / size)[..., None] * rng.uniform(-60, 60, 3)
-    img = base + grad + rng.normal(0.0, rng.uniform(*NOISE_SD), (size, size, 3))
+    x, y = _centres(size)
+    img = _background(rng, size, sat=0.6, val=(0.15, 0.8), tilt=60, noise=NOISE_SD)
     label = int(rng.integers(len(HARD_CLASSES)))
     hue = rng.uniform()
 
@@ -99,12 +98,7 @@ def draw_hard_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
         return _rgb(hue + rng.uniform(1 / 8, 7 / 8), rng.uniform(0.3, 1.0), rng.uniform(0.4, 1.0))
 
     flat = img.reshape(-1, 3)
-    for _ in range(int(rng.integers(*LINES))):
-        x0, y0, x1, y1 = rng.uniform(-0.1 * size, 1.1 * size, 4)
-        flat[_segment(x, y, x0, y0, x1, y1, rng.uniform(1.0, 2.5) * k)] = other_colour()
-    for _ in range(int(rng.integers(*BLOBS))):
-        cx, cy = rng.uniform(0, size, 2)
-        flat[_blob(x, y, cx, cy, rng.uniform(*BLOB_R) * k, rng)] = other_colour()
+    _clutter(rng, flat, size, other_colour, lines=LINES, blobs=BLOBS, blob_r=BLOB_R)
     for _ in range(int(rng.integers(*DECOYS))):
         cx, cy = rng.uniform(0, size, 2)
         flat[_decoy(x, y, cx, cy, rng.uniform(*DECOY_R) * k, rng)] = other_colour()
@@ -130,11 +124,7 @@ def draw_hard_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
     flat[shape] = colour
     for line, c in occluders:
         flat[line] = c
-    out = np.rint(img).clip(0, 255).astype(np.uint8).reshape(-1, 3)
-    clash = (out == colour).all(1) & ~mask   # no other pixel carries the shape's exact colour
-    out[clash, 0] ^= 1
-    out[mask] = colour
-    return out.reshape(size, size, 3), label, mask.reshape(size, size), colour
+    return _paint(img, mask, colour), label, mask.reshape(size, size), colour
 
 
 def make_hard_shapes(n: int, *, size: int = DEFAULT_SIZE, seed: int = DATA_SEED, stream: int = 10,
@@ -142,15 +132,7 @@ def make_hard_shapes(n: int, *, size: int = DEFAULT_SIZE, seed: int = DATA_SEED,
     """``n`` images; image ``start + i`` is seeded by (seed, stream, start + i)."""
     if n < 0 or size < 32:
         raise DataError(f"shapes-hard needs n >= 0 and size >= 32, got n={n}, size={size}")
-    imgs = np.empty((n, size, size, 3), np.uint8)
-    masks = np.empty((n, size, size), bool)
-    labels = np.empty(n, np.int64)
-    colours = np.empty((n, 3), np.uint8)
-    for i in range(n):
-        rng = np.random.default_rng([seed, stream, start + i])
-        imgs[i], labels[i], masks[i], colours[i] = draw_hard_image(rng, size)
-    return ShapesData(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels),
-                      torch.from_numpy(masks), torch.from_numpy(colours), HARD_CLASSES)
+    return _make(draw_hard_image, n, size, seed, stream, start, HARD_CLASSES)
 
 
 @functools.lru_cache(maxsize=3)

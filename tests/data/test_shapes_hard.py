@@ -1,5 +1,7 @@
 """``shapes-hard``: ten classes, exact visible masks, determinism, registered splits."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -71,3 +73,12 @@ def test_new_class_geometry_has_its_area(cls, area):
     r = 150.0
     mask = hard_mask(cls, 200.0, 200.0, r, 0.3, xx.ravel(), yy.ravel())
     assert mask.sum() / r ** 2 == pytest.approx(area, rel=0.01)
+
+
+def test_the_training_images_are_the_ones_the_published_runs_saw():
+    """Report 004's published CPU study was trained on these exact images (digest taken when
+    it ran): a change to the drawing code would make its runs irreproducible."""
+    d = hard_split("train", 16)
+    digest = hashlib.sha256(d.images.numpy().tobytes() + d.labels.numpy().tobytes()
+                            + d.masks.numpy().tobytes()).hexdigest()
+    assert digest == "d246a6dfe2b62ef0fe97bf4086607fd15ac46988e0ee95ae3d969db0373cfe33"
