@@ -130,11 +130,12 @@ def _background(rng: np.random.Generator, size: int, sat: float, val: tuple[floa
     return base + grad + rng.normal(0.0, rng.uniform(*noise), (size, size, 3))
 
 
-def _clutter(rng: np.random.Generator, flat: np.ndarray, size: int, colour: Callable[[], np.ndarray],
-             lines: tuple[int, int], blobs: tuple[int, int], blob_r: tuple[float, float]) -> None:
-    """Paint straight lines and blobs (counts drawn in [low, high)) into ``flat`` (H*W, 3)."""
+def _clutter(rng: np.random.Generator, flat: np.ndarray, x: np.ndarray, y: np.ndarray, size: int,
+             colour: Callable[[], np.ndarray], lines: tuple[int, int], blobs: tuple[int, int],
+             blob_r: tuple[float, float]) -> None:
+    """Paint straight lines and blobs (counts drawn in [low, high)) into ``flat`` (H*W, 3),
+    whose pixel centres are ``x``, ``y``."""
     k = size / DEFAULT_SIZE
-    x, y = _centres(size)
     for _ in range(int(rng.integers(*lines))):
         x0, y0, x1, y1 = rng.uniform(-0.1 * size, 1.1 * size, 4)
         flat[_segment(x, y, x0, y0, x1, y1, rng.uniform(1.0, 2.5) * k)] = colour()
@@ -172,7 +173,7 @@ def draw_shape_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
     def other_colour() -> np.ndarray:
         return _rgb(hue + rng.uniform(1 / 6, 5 / 6), rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0))
 
-    _clutter(rng, img.reshape(-1, 3), size, other_colour, lines=(2, 6), blobs=(1, 4),
+    _clutter(rng, img.reshape(-1, 3), x, y, size, other_colour, lines=(2, 6), blobs=(1, 4),
              blob_r=(3.0, 7.0))
     r = rng.uniform(11.0, 22.0) * k
     margin = 1.06 * r + 1.0            # the cross's corners reach 1.054 r

@@ -98,7 +98,7 @@ def draw_hard_image(rng: np.random.Generator, size: int = DEFAULT_SIZE
         return _rgb(hue + rng.uniform(1 / 8, 7 / 8), rng.uniform(0.3, 1.0), rng.uniform(0.4, 1.0))
 
     flat = img.reshape(-1, 3)
-    _clutter(rng, flat, size, other_colour, lines=LINES, blobs=BLOBS, blob_r=BLOB_R)
+    _clutter(rng, flat, x, y, size, other_colour, lines=LINES, blobs=BLOBS, blob_r=BLOB_R)
     for _ in range(int(rng.integers(*DECOYS))):
         cx, cy = rng.uniform(0, size, 2)
         flat[_decoy(x, y, cx, cy, rng.uniform(*DECOY_R) * k, rng)] = other_colour()

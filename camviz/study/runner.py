@@ -9,11 +9,11 @@ interrupted study has one seed of as many rows as possible.
 
 A run dir whose ``study.json`` marks it finished with the same config is reused (checked again
 just before the run starts, so a run another process finished meanwhile is not trained
-twice); one with a ``state.pt`` is resumed. Each run gets a status: *diverged* (its loss became non-finite, or
-its validation accuracy never left chance after its first epoch), *converged* (the
-validation accuracy of its last three epochs within :data:`PLATEAU` of each other) or *not
-converged* (rising or falling: the label says only that it has not settled); a diverged run
-has no accuracy in the tables and charts.
+twice); one with a ``state.pt`` is resumed. Each run gets a status: *diverged* (its loss
+became non-finite, or its validation accuracy never left chance after its first epoch),
+*converged* (the validation accuracy of its last three epochs within :data:`PLATEAU` of each
+other) or *not converged* (rising or falling: the label says only that it has not settled);
+a diverged run has no accuracy in the tables and charts.
 
 ``previous`` names a published study folder whose runs are taken instead of trained when
 their run dirs are gone (:mod:`~camviz.study.previous`).
