@@ -2,7 +2,8 @@
 
 The run directory gets ``config.yaml``, ``metrics.csv``/``metrics.json``, ``steps.csv``,
 ``loss.png``/``accuracy.png``, ``best.safetensors``/``last.safetensors`` (camviz
-checkpoints), ``state.pt`` (resumable state), and after the last epoch the test results:
+checkpoints), ``state.pt`` (resumable state), ``.lock`` while a process trains it
+(:mod:`camviz.train.lock`), and after the last epoch the test results:
 ``confusion.csv``/``confusion.png`` and ``predictions.csv``. The best checkpoint is also
 registered as ``<checkpoints_dir>/<name>.safetensors`` so ``--model NAME`` finds it
 (:mod:`camviz.train.registration`: ``./checkpoints`` by default, never replacing a file
@@ -27,6 +28,7 @@ from camviz.errors import CamvizError, ConfigError, DataError
 from camviz.fileio import check_output
 from camviz.train import artifacts, loop, transfer
 from camviz.train.config import TrainConfig, from_dict, load_yaml, save_yaml
+from camviz.train.lock import RunDirLock
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 from camviz.train.plan import build_model_for, checkpoint_meta, plan_data
 from camviz.train.progress import Progress
@@ -139,8 +141,15 @@ class _Run:
             raise ConfigError("resuming needs the run directory (config.out); use resume_config()")
         if cfg.out and not resume:   # a bad --out fails now, not after the epochs
             check_output(cfg.out, "--out")
-        state = load_state(Path(cfg.out)) if resume else None
         self.run_dir = Path(broadcast_object(str(new_run_dir(cfg)), info))
+        if resume and not self.run_dir.is_dir():   # its error, before the lock would make one
+            load_state(self.run_dir)
+        with RunDirLock(self.run_dir, enabled=info.is_main):   # one process per run dir
+            return self._start(resume, stop_after)
+
+    def _start(self, resume: bool, stop_after: int | None) -> RunResult:
+        cfg, info = self.config, self.info
+        state = load_state(self.run_dir) if resume else None   # read under the lock
         if not resume and info.is_main and (self.run_dir / STATE_FILE).exists():
             raise ConfigError(f"run directory '{self.run_dir}' already holds a run; resume it with "
                               f"--resume {self.run_dir} or pick another --out")
