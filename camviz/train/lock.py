@@ -42,7 +42,7 @@ class RunDirLock:
         self._fd: int | None = None
         self._created = False
 
-    def __enter__(self) -> RunDirLock:
+    def __enter__(self) -> RunDirLock:  # noqa: PYI034 - typing.Self is 3.11+, we support 3.10
         if not self.enabled:
             return self
         self._created = not self.run_dir.exists()

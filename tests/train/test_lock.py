@@ -26,9 +26,9 @@ def test_a_second_holder_is_refused_naming_the_first_and_the_lock_goes_with_it(t
     with RunDirLock(run_dir):
         assert (run_dir / LOCK_FILE).read_text().strip() == str(os.getpid())
         with pytest.raises(ConfigError, match=f"'{run_dir}' is being trained by another process "
-                                              rf"\(pid {os.getpid()}\).*another --out"):
-            with RunDirLock(run_dir):
-                pass
+                                              rf"\(pid {os.getpid()}\).*another --out"), \
+                RunDirLock(run_dir):
+            pass
         assert (run_dir / LOCK_FILE).is_file()   # the refused one left the holder's file alone
     assert not run_dir.exists()   # made by the lock, nothing written: removed again
     (run_dir).mkdir()
@@ -44,9 +44,9 @@ def test_another_process_holds_it_until_killed_then_a_stale_lock_file_does_not_b
                              text=True)
     try:
         assert child.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError, match=rf"another process \(pid {child.pid}\)"):
-            with RunDirLock(run_dir):
-                pass
+        with pytest.raises(ConfigError, match=rf"another process \(pid {child.pid}\)"), \
+                RunDirLock(run_dir):
+            pass
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -66,9 +66,9 @@ def test_train_and_resume_refuse_a_run_dir_another_process_is_training(tiny):
 
     first = train(config, quiet=True, stop_after=1)
     assert not first.finished and not (first.run_dir / LOCK_FILE).exists()
-    with RunDirLock(run_dir):   # still training elsewhere: a --resume must not join in
-        with pytest.raises(ConfigError, match="being trained by another process"):
-            train(resume_config(run_dir), quiet=True, resume=True)
+    # still training elsewhere: a --resume must not join in
+    with RunDirLock(run_dir), pytest.raises(ConfigError, match="being trained by another process"):
+        train(resume_config(run_dir), quiet=True, resume=True)
     with open(first.run_dir / "metrics.csv") as f:
         assert len(list(csv.DictReader(f))) == 1   # the refused resume trained nothing
     done = train(resume_config(run_dir), quiet=True, resume=True)
