@@ -26,7 +26,10 @@ except ImportError:   # Windows
     import msvcrt
 
     def _try_lock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as err:   # it reports a held lock as EACCES / EDEADLOCK
+            raise BlockingIOError(*err.args) from None
 
 
 class RunDirLock:
@@ -51,7 +54,7 @@ class RunDirLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 _try_lock(fd)
-            except OSError:
+            except BlockingIOError:   # EWOULDBLOCK: another open file holds it
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
                 os.close(fd)
                 self._remove_if_created()
@@ -59,6 +62,13 @@ class RunDirLock:
                     f"run directory '{self.run_dir}' is being trained by another process "
                     f"(pid {holder}); wait for it to finish (or stop it and resume the run), "
                     "or pick another --out") from None
+            except OSError as err:   # ENOLCK etc.: a file system without locks
+                os.close(fd)
+                if self._created:   # no locks on this file system: nobody holds it
+                    self.path.unlink(missing_ok=True)
+                self._remove_if_created()
+                raise ConfigError(f"cannot lock run directory '{self.run_dir}' ({err.strerror}); "
+                                  "train into a local folder (--out)") from None
             # the holder before us may have unlinked the file between our open and our lock:
             # then we hold a lock on a file nobody else can see; open the path again
             try:

@@ -74,3 +74,37 @@ def test_train_and_resume_refuse_a_run_dir_another_process_is_training(tiny):
     done = train(resume_config(run_dir), quiet=True, resume=True)
     assert done.finished and len(done.history) == 2
     assert not (done.run_dir / LOCK_FILE).exists()
+
+
+def test_a_lock_file_unlinked_by_the_previous_holder_while_we_waited_is_taken_again(
+        tmp_path, monkeypatch):
+    from camviz.train import lock
+    run_dir, calls, real = tmp_path / "run", [], lock._try_lock
+
+    def previous_holder_leaves(fd):   # between our open and our lock, the holder unlinks
+        calls.append(fd)
+        if len(calls) == 1:
+            (run_dir / LOCK_FILE).unlink()
+        real(fd)
+
+    monkeypatch.setattr(lock, "_try_lock", previous_holder_leaves)
+    with RunDirLock(run_dir):
+        assert len(calls) == 2   # the orphaned file was dropped and the path opened again
+        monkeypatch.setattr(lock, "_try_lock", real)
+        with pytest.raises(ConfigError, match="another process"), RunDirLock(run_dir):
+            pass   # the file on the path is the one held
+
+
+def test_a_file_system_without_locks_is_a_one_line_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from camviz.train import lock
+
+    def no_locks(fd):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock, "_try_lock", no_locks)
+    with pytest.raises(ConfigError, match=r"cannot lock run directory '.*run' \(No locks available\)"), \
+            RunDirLock(tmp_path / "run"):
+        pass
+    assert not (tmp_path / "run").exists()
