@@ -43,12 +43,15 @@ class RunDirLock:
         self.run_dir, self.enabled = Path(run_dir), enabled
         self.path = self.run_dir / LOCK_FILE
         self._fd: int | None = None
-        self._created = False
+        self._made: list[Path] = []   # the folders this lock created, innermost first
 
     def __enter__(self) -> RunDirLock:  # noqa: PYI034 - typing.Self is 3.11+, we support 3.10
         if not self.enabled:
             return self
-        self._created = not self.run_dir.exists()
+        folder = self.run_dir.absolute()
+        while not folder.exists():   # run_dir and any missing parents (a fresh ./runs)
+            self._made.append(folder)
+            folder = folder.parent
         self.run_dir.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -64,7 +67,7 @@ class RunDirLock:
                     "or pick another --out") from None
             except OSError as err:   # ENOLCK etc.: a file system without locks
                 os.close(fd)
-                if self._created:   # no locks on this file system: nobody holds it
+                if self._made:   # no locks on this file system: nobody holds it
                     self.path.unlink(missing_ok=True)
                 self._remove_if_created()
                 raise ConfigError(f"cannot lock run directory '{self.run_dir}' ({err.strerror}); "
@@ -95,10 +98,10 @@ class RunDirLock:
         self._remove_if_created()
 
     def _remove_if_created(self) -> None:
-        """A run dir this lock made and the run left empty goes again: a run that fails
-        before its first epoch leaves no half a run directory behind."""
-        if self._created:
+        """The folders this lock made that the run left empty go again: a run that fails
+        before its first epoch leaves no half a run directory (nor an empty ./runs) behind."""
+        for folder in self._made:
             try:
-                self.run_dir.rmdir()   # only when empty (the lock file may still be there)
+                folder.rmdir()   # only when empty (the lock file may still be there)
             except OSError:
-                pass
+                break

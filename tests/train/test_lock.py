@@ -22,7 +22,7 @@ with RunDirLock(sys.argv[1]):
 
 
 def test_a_second_holder_is_refused_naming_the_first_and_the_lock_goes_with_it(tmp_path):
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "runs" / "run"   # `runs` missing too, as in a fresh ./runs
     with RunDirLock(run_dir):
         assert (run_dir / LOCK_FILE).read_text().strip() == str(os.getpid())
         with pytest.raises(ConfigError, match=f"'{run_dir}' is being trained by another process "
@@ -30,8 +30,8 @@ def test_a_second_holder_is_refused_naming_the_first_and_the_lock_goes_with_it(t
                 RunDirLock(run_dir):
             pass
         assert (run_dir / LOCK_FILE).is_file()   # the refused one left the holder's file alone
-    assert not run_dir.exists()   # made by the lock, nothing written: removed again
-    (run_dir).mkdir()
+    assert not (tmp_path / "runs").exists()   # made by the lock, nothing written: removed again
+    run_dir.mkdir(parents=True)
     (run_dir / "metrics.csv").write_text("epoch\n")
     with RunDirLock(run_dir):
         pass
