@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from camviz.errors import ConfigError
+from camviz.fileio import make_parents, remove_empty
 
 LOCK_FILE = ".lock"
 
@@ -35,24 +36,21 @@ except ImportError:   # Windows
 class RunDirLock:
     """``with RunDirLock(run_dir):`` holds the run directory for this process.
 
-    The directory is created if needed; when this lock created it and nothing else was
-    written into it (the run failed before its first epoch), it is removed again on exit.
+    The directory is created if needed; the folders this lock created are removed again on
+    exit while empty: a run that fails before its first epoch leaves no half a run
+    directory (nor an empty ./runs) behind.
     ``enabled=False`` (DDP ranks other than 0, which write nothing) does nothing."""
 
     def __init__(self, run_dir: str | os.PathLike, *, enabled: bool = True):
         self.run_dir, self.enabled = Path(run_dir), enabled
         self.path = self.run_dir / LOCK_FILE
         self._fd: int | None = None
-        self._made: list[Path] = []   # the folders this lock created, innermost first
+        self._made: list[Path] = []   # the folders this lock created (make_parents' order)
 
     def __enter__(self) -> RunDirLock:  # noqa: PYI034 - typing.Self is 3.11+, we support 3.10
         if not self.enabled:
             return self
-        folder = self.run_dir.absolute()
-        while not folder.exists():   # run_dir and any missing parents (a fresh ./runs)
-            self._made.append(folder)
-            folder = folder.parent
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._made = make_parents(self.run_dir)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -60,7 +58,7 @@ class RunDirLock:
             except BlockingIOError:   # EWOULDBLOCK: another open file holds it
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
                 os.close(fd)
-                self._remove_if_created()
+                remove_empty(self._made)
                 raise ConfigError(
                     f"run directory '{self.run_dir}' is being trained by another process "
                     f"(pid {holder}); wait for it to finish (or stop it and resume the run), "
@@ -69,7 +67,7 @@ class RunDirLock:
                 os.close(fd)
                 if self._made:   # no locks on this file system: nobody holds it
                     self.path.unlink(missing_ok=True)
-                self._remove_if_created()
+                remove_empty(self._made)
                 raise ConfigError(f"cannot lock run directory '{self.run_dir}' ({err.strerror}); "
                                   "train into a local folder (--out)") from None
             # the holder before us may have unlinked the file between our open and our lock:
@@ -95,13 +93,4 @@ class RunDirLock:
             pass
         os.close(self._fd)
         self._fd = None
-        self._remove_if_created()
-
-    def _remove_if_created(self) -> None:
-        """The folders this lock made that the run left empty go again: a run that fails
-        before its first epoch leaves no half a run directory (nor an empty ./runs) behind."""
-        for folder in self._made:
-            try:
-                folder.rmdir()   # only when empty (the lock file may still be there)
-            except OSError:
-                break
+        remove_empty(self._made)   # only while empty: a run that wrote files keeps its folder
