@@ -56,7 +56,10 @@ class RunDirLock:
             try:
                 _try_lock(fd)
             except BlockingIOError:   # EWOULDBLOCK: another open file holds it
-                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                try:
+                    holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                except OSError:   # Windows: the holder's locked byte cannot be read
+                    holder = "?"
                 os.close(fd)
                 remove_empty(self._made)
                 raise ConfigError(
