@@ -12,6 +12,10 @@ place with one rename; only then is its line appended (flushed and fsynced) to t
 record. A run killed at any point (SIGTERM, SIGKILL, power) leaves complete image folders,
 records that name only those, and at most one partial folder, which the next run into the
 same ``OUT`` removes before it skips the recorded images. Nothing is written outside ``OUT``.
+While a rank writes, it holds ``OUT/.camviz/lock-rank<R>`` (:class:`camviz.dirlock.FolderLock`):
+a second process writing as the same rank into the same ``OUT`` (a ``--resume`` started while
+the first still runs) is refused at once, where it would have removed the first's partial
+folder and interleaved their records.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import shutil
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from camviz.dirlock import FolderLock
 from camviz.errors import ConfigError
 from camviz.explain_notes import notes
 from camviz.explainer import ImageExplanation
@@ -66,7 +72,23 @@ class FolderWriter:
         self.partial = self.state / f"partial-rank{rank}"
         self.record_path = self.state / f"done-rank{rank}.jsonl"
         self.sha256 = model_sha256(loaded)
-        self.state.mkdir(parents=True, exist_ok=True)
+        self._held = ExitStack()   # the lock, held until close()
+        self._held.enter_context(FolderLock(
+            self.out, f"{STATE}/lock-rank{rank}", what="output folder", doing="written",
+            fix="wait for it to finish (or stop it and run again with --resume), or pick "
+                "another --out"))
+        try:
+            self._open(settings, rank=rank, restart=restart)
+        except BaseException:
+            self._held.close()
+            raise
+        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="camviz-write")
+        self.pending: deque[Future] = deque()
+        self.limit = 4 * max(1, threads)   # images in flight: memory stays bounded
+
+    def _open(self, settings: dict[str, Any], *, rank: int, restart: bool) -> None:
+        """Under the lock: clear a killed run's partial image, check or record the settings,
+        open this rank's record."""
         shutil.rmtree(self.partial, ignore_errors=True)   # a killed run's unfinished image
         self.partial.mkdir()
         run_file = self.state / "run.json"
@@ -81,9 +103,6 @@ class FolderWriter:
             atomic_write(run_file, lambda tmp: tmp.write_text(json.dumps(settings, indent=1)))
         _repair(self.record_path)
         self.records = open(self.record_path, "a", encoding="utf-8")  # noqa: SIM115  closed in close()
-        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="camviz-write")
-        self.pending: deque[Future] = deque()
-        self.limit = 4 * max(1, threads)   # images in flight: memory stays bounded
 
     def done(self) -> set[str]:
         """Names of the images every rank has finished (failures are tried again)."""
@@ -135,9 +154,12 @@ class FolderWriter:
             for f in self.pending:
                 if not f.cancelled() and f.exception() is None:
                     self._append(f.result())
-            os.fsync(self.records.fileno())
-            self.records.close()
-            shutil.rmtree(self.partial, ignore_errors=True)
+            try:
+                os.fsync(self.records.fileno())
+                self.records.close()
+                shutil.rmtree(self.partial, ignore_errors=True)
+            finally:
+                self._held.close()   # the lock goes last, once this rank's files are final
 
 
 def _repair(path: Path) -> None:

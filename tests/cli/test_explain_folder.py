@@ -249,3 +249,41 @@ def test_a_signal_while_close_waits_still_records_every_finished_folder(tmp_path
     folders = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != STATE)
     assert folders == ["a", "b"]
     assert sorted(r["name"] for r in fo.read_records(tmp_path / "out")) == folders
+
+
+HOLD_WRITER = """
+import sys, time
+from camviz.checkpoint import load_checkpoint
+from camviz.folder_outputs import FolderWriter
+writer = FolderWriter(sys.argv[1], loaded=load_checkpoint(sys.argv[2]), settings={})
+(writer.partial / "half-written").mkdir()   # an image it is writing
+print("writing", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_explain_into_an_out_being_written_is_refused_and_touches_nothing(
+        tmp_path, ckpt, capsys):
+    src, out = _images(tmp_path / "in", 2), tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", HOLD_WRITER, str(out), str(ckpt)],
+                             env=_env(), stdout=subprocess.PIPE, text=True)
+    args = ["explain", str(src), "--checkpoint", str(ckpt), "--out", str(out), "--resume",
+            *KILL_ARGS]
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f"output folder '{out}' is being written by another process (pid {child.pid})" in err
+        assert "--resume" in err and err.count("\n") == 1
+        # the holder's unfinished image and its record were left alone
+        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+        assert (out / STATE / "partial-rank0" / "half-written").is_dir()
+    finally:
+        child.kill()
+        child.wait()
+    # killed: its lock went with it (its settings, {}, are not these: hence --restart)
+    assert main([*args, "--restart"]) == 0
+    assert len(list((out / STATE).glob("done-rank0.jsonl"))) == 1
+    assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != STATE) == ["im000", "im001"]
+    assert not list((out / STATE).glob("lock-*"))

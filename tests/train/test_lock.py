@@ -78,7 +78,7 @@ def test_train_and_resume_refuse_a_run_dir_another_process_is_training(tiny):
 
 def test_a_lock_file_unlinked_by_the_previous_holder_while_we_waited_is_taken_again(
         tmp_path, monkeypatch):
-    from camviz.train import lock
+    from camviz import dirlock as lock
     run_dir, calls, real = tmp_path / "run", [], lock._try_lock
 
     def previous_holder_leaves(fd):   # between our open and our lock, the holder unlinks
@@ -98,7 +98,7 @@ def test_a_lock_file_unlinked_by_the_previous_holder_while_we_waited_is_taken_ag
 def test_a_file_system_without_locks_is_a_one_line_error_and_leaves_nothing(tmp_path, monkeypatch):
     import errno
 
-    from camviz.train import lock
+    from camviz import dirlock as lock
 
     def no_locks(fd):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
