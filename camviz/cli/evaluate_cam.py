@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from camviz.catalog import (
     BASELINES,
@@ -65,15 +66,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--no-download", dest="download", action="store_false", help="never download data")
     a("--json", action="store_true", help="print one JSON object: method -> layer -> metric, "
       "plus the reference maps under 'random' and 'center'")
-    a("--out", metavar="DIR", help="also write evaluation.json, deletion_insertion.png, sanity.png")
+    a("--out", metavar="DIR", help="also write evaluation.json, deletion_insertion.png, "
+      "sanity.png; the scores so far are saved there after every batch "
+      "(DIR/.camviz/evaluate-rank<R>.safetensors): run the same command again after a kill and "
+      "it continues where it stopped")
+    a("--restart", action="store_true", help="with --out: drop scores saved there (by an "
+      "earlier or killed run, with these or other settings) and start afresh")
     add_device_arg(p)
     p.set_defaults(func=run_evaluate_cam)
 
 
 def run_evaluate_cam(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from camviz.fileio import check_output
     from camviz.metrics import evaluate_cam
+    from camviz.metrics.partial import EvalCheckpoint
     from camviz.metrics.report import format_table, write_report
+    from camviz.outputs import model_sha256
     from camviz.train.runtime import start_distributed, stop_distributed
     if args.out:
         check_output(args.out)   # before the evaluation runs, not after
@@ -81,16 +91,24 @@ def run_evaluate_cam(args: argparse.Namespace) -> int:
     try:
         args.device = str(device)
         loaded = load_from_args(args)
-        ev = evaluate_cam(loaded, args.dataset, methods=args.methods, layers=args.layers,
-                          metrics=args.metrics, n=args.n, split=args.split, steps=args.steps,
-                          deletion_baseline=args.deletion_baseline,
-                          insertion_baseline=args.insertion_baseline, tolerance=args.tolerance,
-                          iou_threshold=args.iou_threshold, sanity_threshold=args.sanity_threshold,
-                          seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir,
-                          download=args.download, rank=info.rank, world_size=info.world_size)
+        saved = EvalCheckpoint(args.out, model_sha256=model_sha256(loaded), rank=info.rank,
+                               restart=args.restart) if args.out else nullcontext()
+        with saved as checkpoint:
+            ev = evaluate_cam(
+                loaded, args.dataset, methods=args.methods, layers=args.layers,
+                metrics=args.metrics, n=args.n, split=args.split, steps=args.steps,
+                deletion_baseline=args.deletion_baseline,
+                insertion_baseline=args.insertion_baseline, tolerance=args.tolerance,
+                iou_threshold=args.iou_threshold, sanity_threshold=args.sanity_threshold,
+                seed=args.seed, batch_size=args.batch_size, data_dir=args.data_dir,
+                download=args.download, rank=info.rank, world_size=info.world_size,
+                checkpoint=checkpoint)
+            files = write_report(ev, args.out) if args.out and info.is_main else []
+            if args.out and checkpoint.resumed:
+                print(f"camviz: continued the evaluation saved in {args.out} "
+                      f"({checkpoint.resumed} image(s) scored before this run)", file=sys.stderr)
         if not info.is_main:
             return 0
-        files = write_report(ev, args.out) if args.out else []
         print(json.dumps(ev.to_json()) if args.json else format_table(ev))
         if files and not args.json:
             print(f"wrote {', '.join(str(f) for f in files)}")

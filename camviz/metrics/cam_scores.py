@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,10 +20,8 @@ import torch
 from torch import Tensor
 
 from camviz.cam import explain
-from camviz.catalog import DEFAULT_N
-from camviz.data import load_dataset, make_loader, resize_masks, resolve_dataset
+from camviz.data import resolve_dataset
 from camviz.data.base import SPLITS
-from camviz.data.shapes import shapes_split
 from camviz.errors import ConfigError, DataError, unknown
 from camviz.explainer import resolve_layer_names, resolve_methods
 from camviz.handle import LoadedModel
@@ -31,23 +29,12 @@ from camviz.metrics import faithfulness as faith
 from camviz.metrics import localization as loc
 from camviz.metrics import sanity
 from camviz.metrics.catalog import METRICS
+from camviz.metrics.eval_data import GROUND_TRUTH, load_eval_data
+from camviz.metrics.partial import EvalCheckpoint
 from camviz.metrics.reference import REFERENCE_MAPS, reference_maps
-from camviz.metrics.shards import merge_shards
-from camviz.registry import Registry
-from camviz.train.accuracy import check_compatible
+from camviz.metrics.shards import merge_shards, restore, snapshot
 
 log = logging.getLogger(__name__)
-
-#: Data sets with an exact object mask per image: ``masks(split, n) -> (masks, labels)``,
-#: bool (n, H, W) and int64 (n,) for the first n images of the data set's split, in order.
-GROUND_TRUTH: Registry[Callable[[str, int], tuple[Tensor, Tensor]]] = Registry(
-    "data set with masks", hint="localisation metrics need one of them")
-
-
-@GROUND_TRUTH.register("shapes")
-def _shapes_masks(split: str, n: int) -> tuple[Tensor, Tensor]:
-    data = shapes_split(split, n)
-    return data.masks, data.labels
 
 
 @dataclass(frozen=True)
@@ -149,39 +136,6 @@ def _check_n(n: int | None) -> None:
         raise ConfigError(f"--n must be an integer >= 1 (images to score), got {n!r}")
 
 
-# ------------------------------------------------------------------------ data
-
-@dataclass
-class _Data:
-    loader: Any                # yields Batch(x, y, index)
-    masks: Tensor | None       # bool (n, S, S) at input size, on the CPU
-    n: int
-
-
-def _load(loaded: LoadedModel, dataset: str, split: str, n: int | None, batch_size: int,
-          data_dir: str | None, download: bool, device: torch.device, rank: int = 0,
-          world_size: int = 1) -> _Data:
-    cfg = loaded.meta.get("config") or {}
-    source = load_dataset(dataset, data_dir=data_dir, split_seed=int(cfg.get("split_seed", 0)),
-                          val_fraction=float(cfg.get("val_fraction", 0.2)), download=download,
-                          limit=DEFAULT_N if n is None else n)
-    check_compatible(loaded, source.classes, source.channels, dataset)
-    part = source.split(split)
-    if n is not None and len(part) < n:
-        raise DataError(f"--n {n} is larger than the {split} split of {dataset} ({len(part)} "
-                        f"images); pass --n {len(part)} or less")
-    count = len(part)
-    masks = None
-    if dataset in GROUND_TRUTH:
-        masks, labels = GROUND_TRUTH.get(dataset)(split, count)
-        if not torch.equal(torch.as_tensor(part.labels), labels):   # same images, same order
-            raise RuntimeError(f"the masks of {dataset} do not belong to its {split} split")
-        masks = resize_masks(masks, loaded.input_size)
-    loader = make_loader(part, loaded.preprocessing, batch_size=batch_size, device=device,
-                         workers=0, rank=rank, world_size=world_size)
-    return _Data(loader, masks, count)
-
-
 # ------------------------------------------------------------------------ main
 
 def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
@@ -192,7 +146,8 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
                  tolerance: float | None = None, iou_threshold: float = 0.5,
                  sanity_threshold: float = sanity.SANITY_THRESHOLD, seed: int = 0,
                  batch_size: int = 64, data_dir: str | None = None,
-                 download: bool = True, rank: int = 0, world_size: int = 1) -> CamEvaluation:
+                 download: bool = True, rank: int = 0, world_size: int = 1,
+                 checkpoint: EvalCheckpoint | None = None) -> CamEvaluation:
     """Score CAM ``methods`` at ``layers`` of ``loaded`` on ``n`` images of ``dataset``.
 
     Args:
@@ -213,6 +168,7 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
     the sanity check) come from ``seed``. In a ``torchrun`` job (``rank`` of ``world_size``,
     process group started) each rank scores every ``world_size``-th image and every rank
     returns the result over all of them (per-image values gathered in image order).
+    ``checkpoint`` saves the scores after every batch and continues a saved evaluation.
     """
     dataset = dataset or loaded.meta.get("dataset")
     if not dataset:
@@ -236,12 +192,22 @@ def evaluate_cam(loaded: LoadedModel, dataset: str | None = None, *,
 
     model = loaded.model
     device = next(model.parameters()).device
-    data = _load(loaded, dataset, split, n, batch_size, data_dir, download, device, rank,
-                 world_size)
+    data = load_eval_data(loaded, dataset, split, n, batch_size, data_dir, download, device,
+                          rank, world_size)
     run = _Run(loaded, settings, data.n, device)
+    state = checkpoint.begin({"model": loaded.name, "dataset": dataset, "split": split,
+                              "n": data.n, "settings": asdict(settings),
+                              "world_size": world_size}) if checkpoint else None
+    if state:
+        restore(run, state)
+    done = set(state["index"].tolist()) if state else set()
     for batch in data.loader:
+        if done and set(batch.index.tolist()) <= done:   # scored before a kill
+            continue
         masks = data.masks[batch.index].to(device) if data.masks is not None else None
         run.add_batch(batch.x, batch.y, batch.index, masks)
+        if checkpoint:
+            checkpoint.save(snapshot(run))
     if world_size > 1:
         merge_shards(run)
     return run.result(loaded.name, dataset, split)

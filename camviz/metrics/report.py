@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from camviz.fileio import check_output, make_parents
+from camviz.fileio import atomic_write, check_output, make_parents
 from camviz.metrics.cam_scores import CamEvaluation
 from camviz.metrics.catalog import METRICS
 from camviz.metrics.reference import REFERENCE_MAPS
@@ -87,12 +87,15 @@ def _style(ev: CamEvaluation, who: str, layer: str) -> dict:
 
 def plot_curves(ev: CamEvaluation, path: str | Path) -> Path:
     """Mean deletion and insertion curves of every method x layer and the reference maps."""
-    fig = Figure(figsize=(11, 4.2), dpi=110)
+    # a panel per curve that was computed (--metrics may have asked for one of the two)
+    kinds = [(kind, base) for kind, base in (("deletion", ev.settings.deletion_baseline),
+                                             ("insertion", ev.settings.insertion_baseline))
+             if any(kind in c for by_layer in ev.curves.values() for c in by_layer.values())]
+    fig = Figure(figsize=(5.5 * len(kinds), 4.2), dpi=110)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     layers = list(ev.settings.layers)
-    for ax, kind, base in zip(axes, ("deletion", "insertion"),
-                              (ev.settings.deletion_baseline, ev.settings.insertion_baseline)):
+    for ax, (kind, base) in zip(axes, kinds):
         for who, by_layer in ev.curves.items():
             for layer, curves in by_layer.items():
                 if kind not in curves or (who in REFERENCE_MAPS and layer != layers[0]):
@@ -112,9 +115,7 @@ def plot_curves(ev: CamEvaluation, path: str | Path) -> Path:
         ax.legend(fontsize=8)
     fig.suptitle(f"{ev.model} on {ev.dataset} {ev.split} ({ev.n} images)", fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def plot_sanity(ev: CamEvaluation, path: str | Path) -> Path:
@@ -144,9 +145,7 @@ def plot_sanity(ev: CamEvaluation, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def write_report(ev: CamEvaluation, out_dir: str | Path) -> list[Path]:
@@ -154,8 +153,8 @@ def write_report(ev: CamEvaluation, out_dir: str | Path) -> list[Path]:
     those metrics were computed) in ``out_dir``."""
     out = check_output(out_dir)
     make_parents(out)
-    files = [out / "evaluation.json"]
-    files[0].write_text(json.dumps(ev.to_dict(), indent=1) + "\n")
+    text = json.dumps(ev.to_dict(), indent=1) + "\n"
+    files = [atomic_write(out / "evaluation.json", lambda tmp: tmp.write_text(text))]
     if ev.curves:
         files.append(plot_curves(ev, out / "deletion_insertion.png"))
     if ev.sanity_steps:

@@ -1,6 +1,13 @@
 """`camviz evaluate-cam` end to end on random-weight zoo checkpoints, and its one-line errors."""
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +18,9 @@ from camviz.data.mnist import DIGIT_CLASSES
 from camviz.data.shapes import SHAPE_CLASSES
 from camviz.metrics import METRICS
 from camviz.models import build_model
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = "import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _checkpoint(path, arch, classes, channels, dataset, **options):
@@ -50,7 +60,9 @@ def test_json_table_and_files(shapes_ckpt, capsys, tmp_path):
         assert list(by_layer) == ["features"]
         assert set(METRICS.names()) <= set(by_layer["features"])
     assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == [
-        "deletion_insertion.png", "evaluation.json", "sanity.png"]
+        ".camviz", "deletion_insertion.png", "evaluation.json", "sanity.png"]
+    # the scores, kept for a rerun; the lock went with the process
+    assert [p.name for p in (tmp_path / "ev" / ".camviz").iterdir()] == ["evaluate-rank0.safetensors"]
     saved = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert saved["metrics"] == result and saved["n"] == 8 and saved["settings"]["seed"] == 1
 
@@ -97,16 +109,11 @@ def test_bad_inputs_are_one_line_errors(shapes_ckpt, digits_ckpt, capsys, ckpt, 
 @pytest.mark.slow
 def test_torchrun_two_ranks_give_the_one_process_metrics(shapes_ckpt, tmp_path):
     """Each rank scores every other image; the merged table equals one process's."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
     script = tmp_path / "entry.py"
     script.write_text("import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))\n")
     args = ["evaluate-cam", "--checkpoint", str(shapes_ckpt), "--num-images", "10", "--steps", "4",
             "--batch-size", "4", "--json", "--device", "cpu", "--seed", "1"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-           "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc_per_node", "2", str(script), *args], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=600, check=False)
@@ -121,3 +128,36 @@ def test_torchrun_two_ranks_give_the_one_process_metrics(shapes_ckpt, tmp_path):
         for layer, metrics in a[who].items():
             for name, value in metrics.items():
                 assert b[who][layer][name] == pytest.approx(value, abs=2e-5), (who, name)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL])
+def test_killed_then_the_same_command_continues_to_the_uninterrupted_result(
+        shapes_ckpt, tmp_path, capsys, sig):
+    args = ["--checkpoint", shapes_ckpt, "--n", 20, "--steps", 4, "--batch-size", 2, "--json",
+            "--device", "cpu", "--methods", "gradcam", "--metrics", "deletion_auc", "average_drop"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-c", ENTRY, "evaluate-cam", *map(str, args)]
+    whole = subprocess.run([*cli, "--out", str(tmp_path / "whole")], env=env, capture_output=True,
+                           text=True, timeout=600, check=True).stdout
+    out = tmp_path / "out"
+    saved = out / ".camviz" / "evaluate-rank0.safetensors"
+    proc = subprocess.Popen([*cli, "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not saved.exists():
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert not (out / "evaluation.json").exists()
+    resumed = subprocess.run([*cli, "--out", str(out)], env=env, capture_output=True, text=True,
+                             timeout=600, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    before = int(re.search(r"\((\d+) image\(s\) scored before this run\)", resumed.stderr)[1])
+    assert 0 < before < 20 and before % 2 == 0
+    assert json.loads(resumed.stdout) == json.loads(whole)
+    assert json.loads((out / "evaluation.json").read_text())["metrics"] == json.loads(whole)
+
+    code, _, err = run(capsys, *args, "--out", out, "--steps", 5)   # other settings: refused
+    assert code == 1 and err.count("\n") == 1 and "(differing: settings;" in err
+    assert "--restart" in err

@@ -75,3 +75,19 @@ def test_faithfulness_only_without_masks(tiny):
 def test_bad_arguments_fail_before_any_work(tiny, kwargs, error, text):
     with pytest.raises(error, match=text):
         evaluate_cam(tiny, "shapes", **kwargs)
+
+
+def test_curves_chart_has_a_panel_per_curve_computed(tiny, tmp_path):
+    import warnings
+
+    from PIL import Image
+    both = evaluate_cam(tiny, "shapes", methods=["gradcam"], n=4, steps=2,
+                        metrics=["deletion_auc", "insertion_auc"])
+    one = evaluate_cam(tiny, "shapes", methods=["gradcam"], n=4, steps=2, metrics=["deletion_auc"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # matplotlib's "No artists with labels" for an empty panel
+        files = write_report(one, tmp_path / "one")
+    assert [f.name for f in files] == ["evaluation.json", "deletion_insertion.png"]
+    width_one = Image.open(files[1]).size[0]
+    width_both = Image.open(write_report(both, tmp_path / "both")[1]).size[0]
+    assert width_both == 2 * width_one   # no empty insertion panel
