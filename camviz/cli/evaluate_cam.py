@@ -79,12 +79,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_evaluate_cam(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
+    from camviz.errors import ConfigError
     from camviz.fileio import check_output
     from camviz.metrics import evaluate_cam
     from camviz.metrics.partial import EvalCheckpoint
     from camviz.metrics.report import format_table, write_report
     from camviz.outputs import model_sha256
     from camviz.train.runtime import start_distributed, stop_distributed
+    if args.restart and not args.out:
+        raise ConfigError("--restart drops the scores saved in an --out folder; pass --out DIR "
+                          "too, or drop --restart")
     if args.out:
         check_output(args.out)   # before the evaluation runs, not after
     info, device = start_distributed(args.device)   # under torchrun: each rank a share

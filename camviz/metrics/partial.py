@@ -60,20 +60,16 @@ class EvalCheckpoint:
         """The state saved for ``fingerprint`` (the model's hash is added), or None to start
         afresh; a state saved with another fingerprint is refused unless ``restart``."""
         self.fingerprint = json.loads(json.dumps({**fingerprint, "sha256": self.model_sha256}))
-        if not self.path.exists():
+        if self.restart or not self.path.exists():   # restart: the first save replaces it
             return None
         try:
             tensors = load_file(self.path)
             with safe_open(self.path, "pt") as f:
                 meta = json.loads((f.metadata() or {})[_HEADER])
         except (SafetensorError, OSError, ValueError, KeyError) as err:
-            if self.restart:
-                return None
             raise ConfigError(f"cannot read the saved evaluation '{self.path}' ({err}); "
                               "delete it, or pass --restart") from None
         if meta["fingerprint"] != self.fingerprint:
-            if self.restart:
-                return None
             changed = sorted(k for k in self.fingerprint
                              if meta["fingerprint"].get(k) != self.fingerprint[k])
             raise ConfigError(f"'{self.out}' holds an evaluation made with other settings "

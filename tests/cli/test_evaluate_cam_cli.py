@@ -97,6 +97,7 @@ def test_faithfulness_only_on_a_data_set_without_masks(digits_ckpt, capsys):
     ("shapes", ["--layers", "featurs"], "unknown layer 'featurs'; did you mean 'features'"),
     ("shapes", ["--metrics", "deletion"], "did you mean 'deletion_auc'"),
     ("shapes", ["--methods", "cam"], "cam needs layer 'features' to feed global average pooling"),
+    ("shapes", ["--restart"], "--restart drops the scores saved in an --out folder; pass --out DIR"),
 ])
 def test_bad_inputs_are_one_line_errors(shapes_ckpt, digits_ckpt, capsys, ckpt, argv, text):
     path = shapes_ckpt if ckpt == "shapes" else digits_ckpt

@@ -24,11 +24,11 @@ def _as_saved(ev):
 def test_a_run_stopped_after_two_batches_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     loaded = tiny_loaded()
     whole = _as_saved(evaluate_cam(loaded, "shapes", **KW))
-    real, calls = cam_scores._Run.add_batch, []
+    real, calls, kill = cam_scores._Run.add_batch, [], [True]
 
     def add_batch(run, x, y, index, masks):
         calls.append(index.tolist())
-        if len(calls) == 3:
+        if len(calls) == 3 and kill[0]:
             raise Killed   # as a kill during the third batch
         real(run, x, y, index, masks)
 
@@ -36,6 +36,7 @@ def test_a_run_stopped_after_two_batches_resumes_to_the_uninterrupted_result(tmp
     out = tmp_path / "out"
     with pytest.raises(Killed), EvalCheckpoint(out, model_sha256="abc") as ck:
         evaluate_cam(loaded, "shapes", checkpoint=ck, **KW)
+    kill[0] = False
     assert (out / ".camviz" / "evaluate-rank0.safetensors").is_file()
     assert not list((out / ".camviz").glob("*lock*"))   # released on the way out
     calls.clear()
@@ -47,6 +48,9 @@ def test_a_run_stopped_after_two_batches_resumes_to_the_uninterrupted_result(tmp
     with EvalCheckpoint(out, model_sha256="abc") as ck:   # finished: nothing left to score
         assert _as_saved(evaluate_cam(loaded, "shapes", checkpoint=ck, **KW)) == whole
     assert calls == []
+    with EvalCheckpoint(out, model_sha256="abc", restart=True) as ck:   # same settings: redone
+        assert _as_saved(evaluate_cam(loaded, "shapes", checkpoint=ck, **KW)) == whole
+    assert len(calls) == 4
 
 
 def test_other_settings_or_weights_are_refused_and_restart_starts_afresh(tmp_path):
