@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from camviz.dirlock import FolderLock
 from camviz.errors import ConfigError
@@ -63,9 +63,9 @@ class EvalCheckpoint:
         if self.restart or not self.path.exists():   # restart: the first save replaces it
             return None
         try:
-            tensors = load_file(self.path)
-            with safe_open(self.path, "pt") as f:
+            with safe_open(self.path, "pt") as f:   # one read: header and tensors
                 meta = json.loads((f.metadata() or {})[_HEADER])
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
         except (SafetensorError, OSError, ValueError, KeyError) as err:
             raise ConfigError(f"cannot read the saved evaluation '{self.path}' ({err}); "
                               "delete it, or pass --restart") from None
