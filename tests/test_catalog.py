@@ -13,7 +13,7 @@ import pytest
 from camviz import catalog, explainer, images
 from camviz.cam import METHODS
 from camviz.data import dataset_names
-from camviz.metrics import BASELINES, GROUND_TRUTH, METRICS, cam_scores, sanity
+from camviz.metrics import BASELINES, GROUND_TRUTH, METRICS, eval_data, sanity
 from camviz.train import config
 from camviz.train.optim import OPTIMIZERS, SCHEDULERS
 from camviz.viz import COLORMAPS
@@ -32,7 +32,7 @@ COPIES = {
 REEXPORTS = {
     "DEFAULT_METHODS": [explainer],
     "DEFAULT_MAX_PIXELS": [images],
-    "DEFAULT_N": [cam_scores],
+    "DEFAULT_N": [eval_data],
     "SANITY_THRESHOLD": [sanity],
     "PRECISIONS": [config],
     "FREEZE": [config],
