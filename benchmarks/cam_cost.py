@@ -138,10 +138,10 @@ def cost_table(cases, reps: int) -> list[tuple]:
         model, x = build(arch, batch)
         with torch.no_grad():
             idx = model(x).topk(5, dim=1).indices
-        configs = {("forward", 1): quiet(lambda: plain(model, x, 1, idx))}
+        configs = {("forward", 1): quiet(lambda model=model, x=x, idx=idx: plain(model, x, 1, idx))}
         for k in (1, 5):
             for lib, fn in LIBS.items():
-                configs[(lib, k)] = quiet(lambda fn=fn, k=k: fn(model, x, k, idx))
+                configs[(lib, k)] = quiet(lambda fn=fn, k=k, model=model, x=x, idx=idx: fn(model, x, k, idx))
         for run in configs.values():  # warm-up
             run()
         times = {key: [] for key in configs}

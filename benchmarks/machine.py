@@ -38,7 +38,7 @@ def busy_processes(limit: int = 4) -> list[str]:
     """The other processes using CPU now (``ps``), so a figure says what shared the cores."""
     try:
         out = subprocess.run(["ps", "-eo", "pcpu,pid,args", "--sort=-pcpu", "--no-headers"],
-                             capture_output=True, text=True, timeout=5).stdout
+                             capture_output=True, text=True, timeout=5, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     rows = []
@@ -54,15 +54,15 @@ def header(script: str) -> str:
     model, flags = cpu()
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, timeout=5).stdout.strip()
+                                capture_output=True, text=True, timeout=5, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = "?"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     others = busy_processes()
     lines = [
         f"# {script} - {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"# cpu: {model}, {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of ' + ', '.join(FLAGS)}"
-        f" ({'has' if 'avx512_bf16' in flags else 'NO'} native bf16)",
+        (f"# cpu: {model}, {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of ' + ', '.join(FLAGS)}"
+         f" ({'has' if 'avx512_bf16' in flags else 'NO'} native bf16)"),
         f"# torch {torch.__version__}, {torch.get_num_threads()} intra-op threads; code {commit}",
         f"# load average (1/5/15 min): {load}",
         "# other busy processes: " + ("; ".join(others) if others else "none (>= 5% CPU)"),

@@ -154,14 +154,14 @@ def load_imagenet(name: str, *, pretrained: bool = True, device: str | torch.dev
         if not path.exists():
             try:
                 download_weights(name, progress)
-            except Exception as err:  # no network, proxy, disk: all end the same way for the user
+            except Exception as err:  # noqa: BLE001 -- no network, proxy, disk: one message for all
                 raise ModelUnavailableError(
                     f"ImageNet weights for '{name}' are not cached at {path} and could not be "
                     f"downloaded ({type(err).__name__}: {str(err)[:100]}); run once with internet, "
                     f"place {os.path.basename(weights.url)} at that path, or pass --checkpoint") from None
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 -- torch.load raises many kinds on a bad file
             raise ModelUnavailableError(
                 f"ImageNet weights file {path} is unreadable ({type(err).__name__}); delete it "
                 "and download again") from None

@@ -17,7 +17,6 @@ import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 #: Suffixes picked up when a directory is given (files named explicitly are always tried).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
 def max_pixels_limit() -> int:
@@ -135,7 +134,7 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
             # Force a full decode now: a truncated file must fail here, not in the model.
             im.load()
             im = ImageOps.exif_transpose(im)
-        except Exception as err:  # PIL plugins raise OSError, SyntaxError, ValueError, EOFError ...
+        except Exception as err:  # noqa: BLE001 -- PIL plugins raise OSError, SyntaxError, ValueError, EOFError ...
             raise ImageError(f"image '{label}' is truncated or corrupt ({_short(err)}); "
                              "re-export or re-download it") from None
         return to_rgb(im, label)
@@ -202,7 +201,7 @@ def as_rgb_image(source: ImageSource, *, max_pixels: int | None = None,
                              f"{limit / 1e6:g} MP limit; downscale it")
         try:
             source = ImageOps.exif_transpose(source)  # a no-op when already upright
-        except Exception as err:  # a lazily opened image decodes here
+        except Exception as err:  # noqa: BLE001 -- a lazily opened image decodes here
             raise ImageError(f"image '{label}' is truncated or corrupt ({_short(err)}); "
                              "re-export or re-download it") from None
         return to_rgb(source, label)

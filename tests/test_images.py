@@ -6,12 +6,10 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from camviz.errors import ConfigError, ImageError
 from camviz.images import DEFAULT_MAX_PIXELS, display_image, list_images, load_image, to_rgb
-
 
 # ---------------------------------------------------------------- files built on the fly
 

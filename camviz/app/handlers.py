@@ -207,8 +207,8 @@ class Handlers:
         plot = curve_panels(panels, xlabel="share of pixels removed / inserted",
                             ylabel=f"p({f.target})", title=f"{r.model} · {layer} · {f.target}")
         rnd = f.auc[RANDOM]
-        rows = ["| map | deletion AUC (lower is better) | insertion AUC (higher is better) | "
-                f"sanity: rank correlation once `{f.sanity_step}` is re-drawn |",
+        rows = [("| map | deletion AUC (lower is better) | insertion AUC (higher is better) | "
+                 f"sanity: rank correlation once `{f.sanity_step}` is re-drawn |"),
                 "| --- | ---: | ---: | --- |"]
         for w in [*r.methods, RANDOM]:
             a = f.auc[w]

@@ -180,7 +180,7 @@ class ModelCache:
                     log.info("downloading ImageNet weights for '%s' to %s", opt.name, opt.path)
                     try:
                         download_weights(opt.name, progress)
-                    except Exception as err:  # no network, proxy, disk: one message for all
+                    except Exception as err:  # noqa: BLE001 -- no network, proxy, disk: one message for all
                         raise ModelUnavailableError(
                             f"ImageNet weights for '{opt.name}' could not be downloaded to "
                             f"{opt.path} ({type(err).__name__}: {str(err)[:100]}); check the "

@@ -16,7 +16,7 @@ def eigencam_map(activations: Tensor) -> Tensor:
     The sign of a singular vector is arbitrary; it is chosen so the projection correlates
     positively with the channel-summed activation. Returns the signed projection (N, h, w).
     """
-    n, c, h, w = activations.shape
+    n, _, h, w = activations.shape
     x = activations.flatten(2).transpose(1, 2)                 # (N, hw, C)
     x = x - x.mean(dim=1, keepdim=True)
     _, _, vh = torch.linalg.svd(x, full_matrices=False)

@@ -286,7 +286,7 @@ def test_compare_models_and_layers(client):
     assert caps[1].split(" · ")[3].split(" ")[0] == caps[0].split(" · ")[3].split(" ")[0]
     with Image.open(grid) as im:
         assert im.format == "PNG" and im.width > im.height
-    layers, classes = client.predict(["resnet14-tiny"], api_name="/choose_models")
+    layers, _classes = client.predict(["resnet14-tiny"], api_name="/choose_models")
     assert "layer3" in [v for _, v in layers["choices"]]
     gallery, _, table, _ = compare(client, CAT, ["resnet14-tiny"], ["layer3", "layer4"],
                                    ["gradcam", "gradcampp"])
@@ -303,7 +303,7 @@ def test_compare_grid_of_three_models_by_two_methods_with_a_shared_class(server,
     models = ["lenet5-tiny", "resnet14-tiny", "resnet14-tiny2"]
     _, classes = client.predict(models, api_name="/choose_models")
     assert [v for _, v in classes["choices"]] == [PREDICTED] + list(FASHION_CLASSES)
-    gallery, grid, table, status = compare(client, CAT, models, methods=["gradcam", "gradcampp"],
+    gallery, grid, _table, status = compare(client, CAT, models, methods=["gradcam", "gradcampp"],
                                            target="Sneaker")
     assert len(gallery) == 6
     assert [g["caption"].split(" · ")[0] for g in gallery] == [m for m in models for _ in (0, 1)]

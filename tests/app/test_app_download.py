@@ -108,7 +108,7 @@ def test_choosing_an_uncached_model_in_the_app_downloads_it_then_explains(online
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     demo = build_app(tmp_path / "no-checkpoints", samples_dir=SAMPLES, offline=False)
     model = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "explain-model")
-    assert dict((v, lab) for lab, v in model.choices)["resnet18"] == \
+    assert {v: lab for lab, v in model.choices}["resnet18"] == \
         "resnet18 (ImageNet, downloaded when chosen)"
     _, url, _ = launch(demo, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:

@@ -8,7 +8,7 @@ import torch
 
 # --import-mode=importlib does not put test folders on sys.path; the helpers module is here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from camtest import TinyNet, tiny  # noqa: E402
+from camtest import TinyNet, tiny
 
 
 @pytest.fixture

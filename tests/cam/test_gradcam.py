@@ -23,7 +23,7 @@ CASES = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model(arch: str, size: int):
     return torchvision_model(arch, size)
 

@@ -75,12 +75,11 @@ def test_hooks_are_removed_and_state_restored_after_an_exception(net, images):
     net.train()
     net.fc.eval()
     before = state(net)
-    with pytest.raises(RuntimeError, match="boom"):
-        with frozen(net), capture(net, ["features.2", "features"]):
-            assert hook_count(net) == 2
-            assert not any(m.training for m in net.modules())
-            assert not any(p.requires_grad for p in net.parameters())
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), frozen(net), capture(net, ["features.2", "features"]):
+        assert hook_count(net) == 2
+        assert not any(m.training for m in net.modules())
+        assert not any(p.requires_grad for p in net.parameters())
+        raise RuntimeError("boom")
     assert_same_state(net, before)
 
 
@@ -140,9 +139,9 @@ def test_layers_by_name_or_module_and_typos():
 
 def test_layer_without_spatial_output_raises_and_leaves_no_hook(net, images):
     for layer, shape in (("fc", r"\(2, 6\)"), ("pool", r"\(2, 16, 1, 1\)")):
-        with pytest.raises(CamvizError, match=rf"layer '{layer}' has no spatial output \(got {shape}\)"):
-            with frozen(net), capture(net, [layer]):
-                net(images)
+        with pytest.raises(CamvizError, match=rf"layer '{layer}' has no spatial output \(got {shape}\)"), \
+                frozen(net), capture(net, [layer]):
+            net(images)
         assert hook_count(net) == 0
 
 
@@ -189,11 +188,11 @@ def test_module_outputs_sees_every_named_module_once_then_leaves_no_hook(net, im
         x = module(x)
         reference.append((f"features.{name}", tuple(x.shape)))
     assert [s for s in seen if s[0].startswith("features.")] == reference
-    with pytest.raises(RuntimeError, match="boom"):
-        with module_outputs(net, lambda *a: leaves.append(a[0]), leaves_only=True):
-            assert hook_count(net) == sum(1 for n, m in net.named_modules()
-                                          if n and next(m.children(), None) is None)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), \
+            module_outputs(net, lambda *a: leaves.append(a[0]), leaves_only=True):
+        assert hook_count(net) == sum(1 for n, m in net.named_modules()
+                                      if n and next(m.children(), None) is None)
+        raise RuntimeError("boom")
     assert hook_count(net) == 0 and leaves == []
 
 

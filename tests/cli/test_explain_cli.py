@@ -156,7 +156,7 @@ def test_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, grey_ckpt, c
     elif data is not None:
         bad.write_bytes(data)
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, CAT, bad, "--checkpoint", grey_ckpt, "--out", out)
+    code, _stdout, err = run(capsys, CAT, bad, "--checkpoint", grey_ckpt, "--out", out)
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -233,7 +233,7 @@ def test_imagenet_model_from_the_cache(capsys, tmp_path, torch_home, no_download
     x = (rgb - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
     with torch.no_grad():
         tabby = float(reference(torch.from_numpy(x.transpose(2, 0, 1))[None]).softmax(1)[0, 281])
-    code, stdout, err = run(capsys, CAT, "--model", "resnet18", "--checkpoints-dir", tmp_path,
+    code, _stdout, err = run(capsys, CAT, "--model", "resnet18", "--checkpoints-dir", tmp_path,
                             "--class", "Tabby", "--out", tmp_path / "o")
     assert code == 0, err
     m = json.loads((tmp_path / "o" / "cat" / "manifest.json").read_text())

@@ -48,5 +48,5 @@ def test_models_sharing_classes_explain_the_first_models_class():
 
 def test_models_with_other_classes_explain_their_own_top_class():
     models = [load_model(m, checkpoints_dir=CKPTS) for m in ("lenet5-fashion-mnist", "resnet14-shapes")]
-    a, b = explain_models(models, STAR, methods=["gradcam"])
+    _a, b = explain_models(models, STAR, methods=["gradcam"])
     assert b.targets == [b.top_indices[0]] and b.target_names[0] in models[1].classes

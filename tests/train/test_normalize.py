@@ -17,8 +17,8 @@ from camviz.train import build_config, resume_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-QUICK = dict(model="lenet5", dataset="digits", download=False, epochs=1, lr=0.05, limit=64,
-             batch_size=32, register=False)
+QUICK = {"model": "lenet5", "dataset": "digits", "download": False, "epochs": 1, "lr": 0.05, "limit": 64,
+             "batch_size": 32, "register": False}
 
 
 def test_no_normalize_records_identity_stats_and_feeds_raw_pixels(tmp_path):
