@@ -131,3 +131,10 @@ def test_import_camviz_is_light():
     got = _import_effects("camviz")
     assert got["mods"] == []
     assert set(got["env"]) <= set(baseline["env"]), set(got["env"]) - set(baseline["env"])
+
+
+def test_ruff_finds_nothing():
+    """The lint rules of pyproject.toml hold everywhere (code, tests, benchmarks, docs scripts)."""
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format",
+                           "concise", str(ROOT)], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
