@@ -20,6 +20,8 @@ from camviz.errors import ConfigError
 from camviz.fileio import make_parents, remove_empty
 
 LOCK_FILE = ".lock"
+#: The hidden folder inside an output folder (explain, evaluate-cam) holding its locks and partial state.
+STATE_DIR = ".camviz"
 
 try:
     import fcntl

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from camviz.dirlock import STATE_DIR as STATE
 from camviz.dirlock import FolderLock
 from camviz.errors import ConfigError
 from camviz.explain_notes import notes
@@ -44,7 +45,6 @@ from camviz.outputs import model_sha256, write_image_folder
 from camviz.streaming import Failure
 from camviz.viz import check_style
 
-STATE = ".camviz"
 SUMMARY_FIELDS = ("file", "name", "status", "predicted", "probability", "top5", "targets",
                   "target_probs", "maps", "warnings", "error")
 

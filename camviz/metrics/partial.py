@@ -23,11 +23,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from camviz.dirlock import STATE_DIR as STATE
 from camviz.dirlock import FolderLock
 from camviz.errors import ConfigError
 from camviz.fileio import atomic_write
 
-STATE = ".camviz"
 _HEADER = "camviz_evaluation"
 
 
