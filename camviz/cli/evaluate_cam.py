@@ -109,7 +109,8 @@ def run_evaluate_cam(args: argparse.Namespace) -> int:
                 checkpoint=checkpoint)
             files = write_report(ev, args.out) if args.out and info.is_main else []
             if args.out and checkpoint.resumed:
-                print(f"camviz: continued the evaluation saved in {args.out} "
+                who = f"rank {info.rank} " if info.world_size > 1 else ""   # each rank its share
+                print(f"camviz: {who}continued the evaluation saved in {args.out} "
                       f"({checkpoint.resumed} image(s) scored before this run)", file=sys.stderr)
         if not info.is_main:
             return 0

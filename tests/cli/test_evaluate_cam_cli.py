@@ -115,10 +115,16 @@ def test_torchrun_two_ranks_give_the_one_process_metrics(shapes_ckpt, tmp_path):
     args = ["evaluate-cam", "--checkpoint", str(shapes_ckpt), "--num-images", "10", "--steps", "4",
             "--batch-size", "4", "--json", "--device", "cpu", "--seed", "1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                          "--nproc_per_node", "2", str(script), *args], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600, check=False)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                "2", str(script), *args, "--out", str(tmp_path / "o")]
+    two = subprocess.run(torchrun, env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600, check=False)
     assert two.returncode == 0, two.stderr[-3000:]
+    again = subprocess.run(torchrun, env=env, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600, check=False)   # all saved: each rank says it, by rank
+    assert again.returncode == 0 and again.stdout == two.stdout, again.stderr[-3000:]
+    said = re.findall(r"camviz: (rank \d )?continued .* \((\d+) image\(s\) scored before", again.stderr)
+    assert sorted(said) == [("rank 0 ", "5"), ("rank 1 ", "5")], again.stderr[-3000:]
     one = subprocess.run([sys.executable, str(script), *args], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=600, check=True)
     lines = [line for line in two.stdout.splitlines() if line.startswith("{")]
