@@ -29,7 +29,7 @@ def test_lenet_study_follows_report_003():
     rows = list(dict.fromkeys(r.row for r in study.runs))
     assert rows == ["default", *(f"lr-{v / 10:.1f}" for v in range(10, 18)), "kernel-3", "kernel-4",
                     "pool-1", "relu", "maxpool", *(f"batch-{2 ** k}" for k in (10, 9, 7, 6, 5, 4, 3, 2, 1)),
-                    "epochs-50", "best", "epochs-100", "resnet18"]
+                    "epochs-50", "best", "epochs-100", "resnet18-28px", "resnet18"]
     assert all(len([r for r in study.runs if r.row == row]) == 3 for row in rows)   # 3 seeds each
     runs = {r.name: r.values for r in study.runs}
     d = runs["default-seed0"]
@@ -50,6 +50,9 @@ def test_lenet_study_follows_report_003():
     resnet = runs["resnet18-seed0"]   # d2l's: 7x7 stem, full width, 96 px, lr 0.05, own options only
     assert (resnet["model"], resnet["input_size"], resnet["lr"], resnet["epochs"]) == ("resnet18", 96, 0.05, 10)
     assert resnet["model_options"] == {"stem": "imagenet", "kernel_size": 7, "width": 1.0, "dropout": 0.0}
+    small = runs["resnet18-28px-seed0"]   # the CPU's scale: the same run at the data's own 28 px
+    assert {k: v for k, v in small.items() if k != "input_size"} == \
+        {k: v for k, v in resnet.items() if k != "input_size"} and small["input_size"] == 28
     assert study.reference["default"] == 0.809 and study.reference["resnet18"] == 0.902
     assert set(study.skip) == {"resnet18"}
 
