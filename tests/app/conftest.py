@@ -80,7 +80,10 @@ def browser_page():
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium "
                     "(apt-get install chromium); the browser test needs it")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+    # Playwright's 5 s default for a waiting assertion is too short on 2 loaded cores: a fresh-clone
+    # CI beside two trainings saw an upload take 6 s. A slow page still fails, after 30 s.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
