@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from camviz.dirlock import STATE_DIR as STATE
-from camviz.dirlock import FolderLock
+from camviz.dirlock import STATE_DIR, FolderLock
 from camviz.errors import ConfigError
 from camviz.explain_notes import notes
 from camviz.explainer import ImageExplanation
@@ -68,13 +67,13 @@ class FolderWriter:
         if self.out.exists() and not self.out.is_dir():
             raise ConfigError(f"output '{self.out}' exists and is not a directory; pass another --out")
         self.loaded, self.grid = loaded, grid
-        self.state = self.out / STATE
+        self.state = self.out / STATE_DIR
         self.partial = self.state / f"partial-rank{rank}"
         self.record_path = self.state / f"done-rank{rank}.jsonl"
         self.sha256 = model_sha256(loaded)
         self._held = ExitStack()   # the lock, held until close()
         self._held.enter_context(FolderLock(
-            self.out, f"{STATE}/lock-rank{rank}", what="output folder", doing="written",
+            self.out, f"{STATE_DIR}/lock-rank{rank}", what="output folder", doing="written",
             fix="wait for it to finish (or stop it and run again with --resume), or pick "
                 "another --out"))
         try:
@@ -174,7 +173,7 @@ def _repair(path: Path) -> None:
 def read_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every rank's records (a later record of an image replaces an earlier one)."""
     latest: dict[str, dict[str, Any]] = {}
-    for path in sorted((Path(out_dir) / STATE).glob("done-rank*.jsonl")):
+    for path in sorted((Path(out_dir) / STATE_DIR).glob("done-rank*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)

@@ -23,8 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from camviz.dirlock import STATE_DIR as STATE
-from camviz.dirlock import FolderLock
+from camviz.dirlock import STATE_DIR, FolderLock
 from camviz.errors import ConfigError
 from camviz.fileio import atomic_write
 
@@ -40,7 +39,7 @@ class EvalCheckpoint:
     def __init__(self, out_dir: str | os.PathLike, *, model_sha256: str, rank: int = 0,
                  restart: bool = False) -> None:
         self.out = Path(out_dir).expanduser()
-        self.path = self.out / STATE / f"evaluate-rank{rank}.safetensors"
+        self.path = self.out / STATE_DIR / f"evaluate-rank{rank}.safetensors"
         self.model_sha256, self.rank, self.restart = model_sha256, rank, restart
         self.fingerprint: dict[str, Any] = {}
         self.resumed = 0   # images scored before this run (read by begin)
@@ -48,7 +47,7 @@ class EvalCheckpoint:
 
     def __enter__(self) -> EvalCheckpoint:  # noqa: PYI034 - typing.Self is 3.11+
         self._held.enter_context(FolderLock(
-            self.out, f"{STATE}/evaluate-lock-rank{self.rank}", what="output folder",
+            self.out, f"{STATE_DIR}/evaluate-lock-rank{self.rank}", what="output folder",
             doing="evaluated into", fix="wait for it to finish (or stop it and run the same "
             "command again to continue), or pick another --out"))
         return self

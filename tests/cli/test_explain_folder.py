@@ -15,7 +15,7 @@ from PIL import Image
 from zoo_checkpoints import make_checkpoint
 
 from camviz.cli import main
-from camviz.folder_outputs import STATE
+from camviz.dirlock import STATE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = "import sys; from camviz.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -39,7 +39,7 @@ def _images(folder: Path, n: int, bad: dict[str, bytes] | None = None) -> Path:
 def digest(out: Path) -> dict[str, str]:
     """relative path -> sha256 of every output file; manifests without their time stamp."""
     result = {}
-    for f in sorted(p for p in out.rglob("*") if p.is_file() and STATE not in p.parts):
+    for f in sorted(p for p in out.rglob("*") if p.is_file() and STATE_DIR not in p.parts):
         data = f.read_bytes()
         if f.name == "manifest.json":
             m = json.loads(data)
@@ -114,7 +114,7 @@ def test_kill_then_resume_gives_the_uninterrupted_outputs(tmp_path, ckpt, sig, u
     out = tmp_path / "out"
     proc = subprocess.Popen(_cli(*args, "--out", out), env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    records = out / STATE / "done-rank0.jsonl"
+    records = out / STATE_DIR / "done-rank0.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if records.exists() and records.read_text().count("\n") >= 3:
@@ -132,7 +132,7 @@ def test_kill_then_resume_gives_the_uninterrupted_outputs(tmp_path, ckpt, sig, u
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{done_before} done before this run" in resumed.stdout
     assert digest(out) == whole
-    assert sorted(p.name for p in (out / STATE).iterdir()) == ["done-rank0.jsonl", "run.json"]
+    assert sorted(p.name for p in (out / STATE_DIR).iterdir()) == ["done-rank0.jsonl", "run.json"]
     assert {p.name for p in tmp_path.iterdir()} == {"out"}
 
 
@@ -166,7 +166,7 @@ def test_torchrun_two_ranks_match_one_process(tmp_path, ckpt):
     one = subprocess.run(_cli(*args, "--out", tmp_path / "one"), env=_env(), capture_output=True,
                          text=True, timeout=300, check=False)
     assert one.returncode == 0, one.stderr[-2000:]
-    assert sorted((tmp_path / "two" / STATE).glob("done-rank*.jsonl")) != []
+    assert sorted((tmp_path / "two" / STATE_DIR).glob("done-rank*.jsonl")) != []
     a = json.loads((tmp_path / "one" / "summary.json").read_text())
     b = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert [r["name"] for r in a] == [r["name"] for r in b]
@@ -246,7 +246,7 @@ def test_a_signal_while_close_waits_still_records_every_finished_folder(tmp_path
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    folders = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != STATE)
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != STATE_DIR)
     assert folders == ["a", "b"]
     assert sorted(r["name"] for r in fo.read_records(tmp_path / "out")) == folders
 
@@ -278,12 +278,12 @@ def test_a_second_explain_into_an_out_being_written_is_refused_and_touches_nothi
         assert "--resume" in err and err.count("\n") == 1
         # the holder's unfinished image and its record were left alone
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
-        assert (out / STATE / "partial-rank0" / "half-written").is_dir()
+        assert (out / STATE_DIR / "partial-rank0" / "half-written").is_dir()
     finally:
         child.kill()
         child.wait()
     # killed: its lock went with it (its settings, {}, are not these: hence --restart)
     assert main([*args, "--restart"]) == 0
-    assert len(list((out / STATE).glob("done-rank0.jsonl"))) == 1
-    assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != STATE) == ["im000", "im001"]
-    assert not list((out / STATE).glob("lock-*"))
+    assert len(list((out / STATE_DIR).glob("done-rank0.jsonl"))) == 1
+    assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != STATE_DIR) == ["im000", "im001"]
+    assert not list((out / STATE_DIR).glob("lock-*"))
