@@ -70,8 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
       "sanity.png; the scores so far are saved there after every batch "
       "(DIR/.camviz/evaluate-rank<R>.safetensors): run the same command again after a kill and "
       "it continues where it stopped")
-    a("--restart", action="store_true", help="with --out: drop scores saved there (by an "
-      "earlier or killed run, with these or other settings) and start afresh")
+    a("--restart", action="store_true", help="with --out: drop the scores saved there (by an "
+      "earlier or killed run, with these or other settings) and its evaluation.json and plots, "
+      "and start afresh")
     add_device_arg(p)
     p.set_defaults(func=run_evaluate_cam)
 
@@ -83,7 +84,7 @@ def run_evaluate_cam(args: argparse.Namespace) -> int:
     from camviz.fileio import check_output
     from camviz.metrics import evaluate_cam
     from camviz.metrics.partial import EvalCheckpoint
-    from camviz.metrics.report import format_table, write_report
+    from camviz.metrics.report import clear_report, format_table, write_report
     from camviz.outputs import model_sha256
     from camviz.train.runtime import start_distributed, stop_distributed
     if args.restart and not args.out:
@@ -98,6 +99,8 @@ def run_evaluate_cam(args: argparse.Namespace) -> int:
         saved = EvalCheckpoint(args.out, model_sha256=model_sha256(loaded), rank=info.rank,
                                restart=args.restart) if args.out else nullcontext()
         with saved as checkpoint:
+            if args.restart and info.is_main:   # the old result goes once the folder is held
+                clear_report(args.out)
             ev = evaluate_cam(
                 loaded, args.dataset, methods=args.methods, layers=args.layers,
                 metrics=args.metrics, n=args.n, split=args.split, steps=args.steps,

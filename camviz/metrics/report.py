@@ -14,6 +14,8 @@ from camviz.metrics.catalog import METRICS
 from camviz.metrics.reference import REFERENCE_MAPS
 
 FLAG = "!"
+#: What :func:`write_report` writes into ``--out``: the result, then its two plots.
+REPORT_FILES = ("evaluation.json", "deletion_insertion.png", "sanity.png")
 
 
 def format_table(ev: CamEvaluation) -> str:
@@ -154,9 +156,22 @@ def write_report(ev: CamEvaluation, out_dir: str | Path) -> list[Path]:
     out = check_output(out_dir)
     make_parents(out)
     text = json.dumps(ev.to_dict(), indent=1) + "\n"
-    files = [atomic_write(out / "evaluation.json", lambda tmp: tmp.write_text(text))]
+    result, curves, sanity = (out / name for name in REPORT_FILES)
+    files = [atomic_write(result, lambda tmp: tmp.write_text(text))]
     if ev.curves:
-        files.append(plot_curves(ev, out / "deletion_insertion.png"))
+        files.append(plot_curves(ev, curves))
     if ev.sanity_steps:
-        files.append(plot_sanity(ev, out / "sanity.png"))
+        files.append(plot_sanity(ev, sanity))
     return files
+
+
+def clear_report(out_dir: str | Path) -> list[Path]:
+    """Remove the files a past :func:`write_report` left in ``out_dir`` (a ``--restart`` run
+    must not show the old result beside its new scores); returns those removed."""
+    gone = []
+    for name in REPORT_FILES:
+        path = Path(out_dir).expanduser() / name
+        if path.is_file():
+            path.unlink()
+            gone.append(path)
+    return gone

@@ -168,3 +168,29 @@ def test_killed_then_the_same_command_continues_to_the_uninterrupted_result(
     code, _, err = run(capsys, *args, "--out", out, "--steps", 5)   # other settings: refused
     assert code == 1 and err.count("\n") == 1 and "(differing: settings;" in err
     assert "--restart" in err
+
+
+def test_restart_removes_the_old_result_before_scoring(shapes_ckpt, tmp_path, capsys, monkeypatch):
+    """A --restart run must not leave the last run's evaluation.json and plots beside its
+    partial scores: they go once the folder is held, and the new run writes its own."""
+    from camviz import metrics
+
+    out = tmp_path / "ev"
+    args = ["--checkpoint", shapes_ckpt, "--n", 4, "--steps", 4, "--device", "cpu", "--json",
+            "--metrics", "deletion_auc", "--methods", "gradcam", "--out", out]
+    assert run(capsys, *args)[0] == 0
+    old = json.loads((out / "evaluation.json").read_text())
+    assert (out / "deletion_insertion.png").is_file()
+    real, seen = metrics.evaluate_cam, []
+
+    def spy(*a, **kw):   # what --out holds when the scoring starts
+        seen.append(sorted(p.name for p in out.iterdir() if p.is_file()))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(metrics, "evaluate_cam", spy)
+    code, out_text, err = run(capsys, *args, "--steps", 5, "--restart")
+    assert code == 0, err
+    assert seen == [[]]
+    new = json.loads((out / "evaluation.json").read_text())
+    assert new["settings"]["steps"] == 5 != old["settings"]["steps"]
+    assert new["metrics"] == json.loads(out_text)
