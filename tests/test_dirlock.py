@@ -2,7 +2,6 @@
 the Windows branch (msvcrt) refuses the same way, checked with a stand-in msvcrt."""
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -53,8 +52,7 @@ def _windows_copy(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "fcntl", None)   # `import fcntl` raises ImportError
     monkeypatch.setitem(sys.modules, "msvcrt", types.SimpleNamespace(LK_NBLCK=2, locking=locking))
-    spec = importlib.util.spec_from_file_location("dirlock_on_windows",
-                                                  Path(dirlock.__file__))
+    spec = importlib.util.spec_from_file_location("dirlock_on_windows", dirlock.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, calls

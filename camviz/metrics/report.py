@@ -168,9 +168,9 @@ def write_report(ev: CamEvaluation, out_dir: str | Path) -> list[Path]:
 def clear_report(out_dir: str | Path) -> list[Path]:
     """Remove the files a past :func:`write_report` left in ``out_dir`` (a ``--restart`` run
     must not show the old result beside its new scores); returns those removed."""
-    gone = []
+    out, gone = Path(out_dir).expanduser(), []
     for name in REPORT_FILES:
-        path = Path(out_dir).expanduser() / name
+        path = out / name
         if path.is_file():
             path.unlink()
             gone.append(path)
